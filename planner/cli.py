@@ -1,0 +1,454 @@
+"""The `planner` command line: thin typer commands that call the library.
+
+Exit codes: 0 a plan (optimal, or feasible with its gap); 1 no plan (infeasible or solver
+failure) with the diagnosis; 2 invalid input or usage. Heavy modules (pyomo, pandas) are
+imported inside commands so that `planner --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from planner.problem import Overrides
+    from planner.solve import SolveOptions
+
+app = typer.Typer(
+    name="planner",
+    help="Capacity planner for AI-inference fleets: hardware mix, racks and parallelism "
+    "that minimise cost per delivered token under power, space and latency limits.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+catalog_app = typer.Typer(help="List, show and validate catalog entries.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+
+out = Console(soft_wrap=False, width=160)
+err = Console(stderr=True, soft_wrap=True)
+_state = {"debug": False}
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class SchemaKind(StrEnum):
+    problem = "problem"
+    catalog = "catalog"
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and solver detail.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def fail(exc: BaseException) -> None:
+    """Print a PlannerError as one line per problem and exit with its code."""
+    from planner.errors import InputError, NoPlanError, PlannerError
+
+    if _state["debug"]:
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    if isinstance(exc, InputError):
+        err.print("[bold red]error:[/bold red] invalid input", highlight=False)
+        for line in exc.problems:
+            err.print(f"  • {line}", highlight=False, markup=False)
+        raise typer.Exit(2)
+    if isinstance(exc, NoPlanError):
+        err.print(f"[bold red]no plan:[/bold red] {exc}", highlight=False)
+        for line in exc.diagnosis[1:] if str(exc).endswith(exc.diagnosis[0]) else exc.diagnosis:
+            err.print(f"  • {line}", highlight=False, markup=False)
+        raise typer.Exit(1)
+    if isinstance(exc, PlannerError):
+        err.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        raise typer.Exit(exc.exit_code)
+    if isinstance(exc, KeyboardInterrupt):
+        err.print("interrupted", highlight=False)
+        raise typer.Exit(130)
+    raise exc
+
+
+def guarded(func: Any) -> Any:
+    """Decorator: library errors become messages and exit codes, never tracebacks."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from planner.errors import PlannerError
+
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except (PlannerError, KeyboardInterrupt) as exc:
+            fail(exc)
+        except Exception as exc:
+            if _state["debug"]:
+                raise
+            err.print(f"[bold red]internal error:[/bold red] {type(exc).__name__}: {exc} "
+                      "(run with --debug for the traceback)", highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+# ------------------------------------------------------------------------------------------
+# shared options
+# ------------------------------------------------------------------------------------------
+
+ProblemArg = Annotated[Path, typer.Argument(help="Problem file (YAML).", show_default=False)]
+PowerOpt = Annotated[
+    list[str] | None,
+    typer.Option("--power-budget", help="Facility power budget: 20MW (single owned site) or "
+                 "SITE=20MW; repeatable."),
+]
+DemandOpt = Annotated[
+    Path | None, typer.Option("--demand", help="Forecast CSV: period,workload,output_tokens_per_s.")
+]
+VendorOpt = Annotated[list[str] | None, typer.Option("--vendor", help="Only this vendor; repeatable.")]
+SystemOpt = Annotated[list[str] | None, typer.Option("--system", help="Only this system id; repeatable.")]
+TimeOpt = Annotated[float, typer.Option("--time-limit", help="Solver time limit per solve, s.", min=0.1)]
+GapOpt = Annotated[float, typer.Option("--gap", help="Relative MIP gap to stop at.", min=0.0, max=1.0)]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="HiGHS threads.", min=1)]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Write every table (CSV) and JSON here.")]
+
+
+def _overrides(power: list[str] | None, demand: Path | None, vendor: list[str] | None,
+               system: list[str] | None, assignments: list[tuple[str, Any]] | None = None
+               ) -> Overrides:
+    from planner.problem import Overrides
+
+    return Overrides(power_budget=tuple(power or ()), demand_csv=demand,
+                     vendors=tuple(vendor or ()), systems=tuple(system or ()),
+                     assignments=tuple(assignments or ()))
+
+
+def _options(time_limit: float, gap: float, threads: int | None) -> SolveOptions:
+    from planner.solve import SolveOptions
+
+    return SolveOptions(time_limit_s=time_limit, mip_gap=gap, threads=threads,
+                        verbose=_state["debug"])
+
+
+# ------------------------------------------------------------------------------------------
+# solve
+# ------------------------------------------------------------------------------------------
+
+
+@app.command()
+@guarded
+def solve(
+    problem: ProblemArg,
+    power_budget: PowerOpt = None,
+    demand: DemandOpt = None,
+    vendor: VendorOpt = None,
+    system: SystemOpt = None,
+    time_limit: TimeOpt = 60.0,
+    gap: GapOpt = 1e-4,
+    threads: ThreadsOpt = None,
+    format: FormatOpt = Format.table,
+    out_dir: OutOpt = None,
+) -> None:
+    """Solve a capacity plan: fleet, deployments, costs and what binds."""
+    from planner.pipeline import solve_problem
+    from planner.problem import load_problem
+    from planner.report import plan_tables, print_plan, tables_to_csv, to_json, write_plan
+
+    inputs = load_problem(problem, _overrides(power_budget, demand, vendor, system))
+    plan = solve_problem(inputs, _options(time_limit, gap, threads))
+    if out_dir is not None:
+        write_plan(plan, out_dir)
+    if format == Format.json:
+        payload = plan.to_dict()
+        payload.pop("timing")  # timing lives in --out's plan.json; stdout stays byte-stable
+        sys.stdout.write(to_json(payload))
+    elif format == Format.csv:
+        sys.stdout.write(tables_to_csv(plan_tables(plan)))
+    else:
+        print_plan(plan, out)
+        if out_dir is not None:
+            out.print(f"[dim]tables written to {out_dir}/[/dim]")
+
+
+# ------------------------------------------------------------------------------------------
+# estimate and calibrate
+# ------------------------------------------------------------------------------------------
+
+
+@app.command()
+@guarded
+def estimate(
+    system: Annotated[str, typer.Option("--system", help="System id.")],
+    model: Annotated[str, typer.Option("--model", help="Model id.")],
+    precision: Annotated[str, typer.Option("--precision", help="bf16, fp8 or fp4.")] = "fp8",
+    input_tokens: Annotated[int, typer.Option("--input-tokens", min=1)] = 1024,
+    output_tokens: Annotated[int, typer.Option("--output-tokens", min=1)] = 1024,
+    ttft_ms: Annotated[float | None, typer.Option("--ttft-ms", min=0.001)] = None,
+    tpot_ms: Annotated[float | None, typer.Option("--tpot-ms", min=0.001)] = None,
+    top: Annotated[int, typer.Option("--top", min=1)] = 10,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Best deployment options of one model on one system, ranked by tok/s per accelerator."""
+    from planner.catalog import load_catalog
+    from planner.errors import InputError, NoPlanError
+    from planner.performance.estimate import estimate as run_estimate
+    from planner.schema import Precision
+
+    try:
+        prec = Precision(precision.lower())
+    except ValueError:
+        raise InputError([f"--precision: found '{precision}'; expected one of "
+                          f"{', '.join(p.value for p in Precision)}"]) from None
+    catalog = load_catalog()
+    for kind, value in (("systems", system), ("models", model)):
+        if value not in getattr(catalog, kind):
+            from planner.catalog import lookup
+
+            lookup(catalog, kind, value)
+    result = run_estimate(catalog, system, model, prec, input_tokens, output_tokens, ttft_ms,
+                          tpot_ms, top)
+    table = result.table
+    if table.empty:
+        raise NoPlanError("no deployment option fits: " + "; ".join(result.reasons),
+                          list(result.reasons))
+    if format == Format.json:
+        from planner.report import to_json
+
+        rows = table.to_dict(orient="records")
+        sys.stdout.write(to_json({"rows": rows}))
+    elif format == Format.csv:
+        sys.stdout.write(table.to_csv(index=False, lineterminator="\n", float_format="%.6g"))
+    else:
+        from rich.table import Table
+
+        t = Table(title=f"{model} on {system} ({prec.value}, {input_tokens}/{output_tokens} tokens)",
+                  title_justify="left")
+        cols = [("mode", "mode"), ("tp", "TP"), ("pp", "PP"), ("ep", "EP"),
+                ("concurrency", "conc."), ("ttft_ms", "TTFT ms"), ("tpot_ms", "TPOT ms"),
+                ("memory_gb_per_accelerator", "GB/acc"),
+                ("output_tokens_per_s_per_accelerator", "tok/s/acc"),
+                ("output_tokens_per_s_per_system", "tok/s/system"),
+                ("output_tokens_per_s_per_rack", "tok/s/rack"),
+                ("output_tokens_per_s_per_kw", "tok/s/kW")]
+        for _, label in cols:
+            t.add_column(label, justify="left" if label == "mode" else "right")
+        for row in table.to_dict(orient="records"):
+            cells = []
+            for key, _ in cols:
+                v = row.get(key)
+                if key == "mode":
+                    cells.append(str(v) + (" +spec" if row.get("speculative") else ""))
+                elif isinstance(v, float):
+                    cells.append(f"{v:,.1f}" if abs(v) < 100 else f"{v:,.0f}")
+                else:
+                    cells.append(str(v))
+            t.add_row(*cells)
+        out.print(t)
+
+
+@app.command()
+@guarded
+def calibrate(
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="Measured results CSV "
+                                                  "(default: ../shared/reference/mlperf_v51_calibration.csv).")] = None,
+    write: Annotated[bool, typer.Option("--write", help="Store the fitted parameters in "
+                                        "catalogs/calibration.yaml.")] = False,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Refit the performance model's efficiencies to measured results and report the fit."""
+    from planner.catalog import CALIBRATION_FILE, default_catalog_dir
+    from planner.errors import InputError
+    from planner.performance import calibration
+
+    path = csv_path or default_calibration_csv()
+    if not path.exists():
+        raise InputError([f"{path}: calibration CSV not found; pass --csv"])
+    result = calibration.fit(path)
+    if write:
+        calibration.write_calibration(result, default_catalog_dir() / CALIBRATION_FILE)
+    table = result.table
+    if format == Format.json:
+        from planner.report import to_json
+
+        sys.stdout.write(to_json({"median_abs_error": result.median_abs_error,
+                                  "worst_abs_error": result.worst_abs_error,
+                                  "rows": table.to_dict(orient="records")}))
+    elif format == Format.csv:
+        sys.stdout.write(table.to_csv(index=False, lineterminator="\n", float_format="%.6g"))
+    else:
+        out.print(table.to_string(index=False))
+        out.print(f"median |error| {result.median_abs_error:.1%}, worst {result.worst_abs_error:.1%}"
+                  f" over {len(table)} rows" + (" — written to catalogs/calibration.yaml" if write else ""))
+
+
+def default_calibration_csv() -> Path:
+    root = Path(__file__).resolve().parent.parent
+    return root.parent / "shared" / "reference" / "mlperf_v51_calibration.csv"
+
+
+# ------------------------------------------------------------------------------------------
+# catalog and schema
+# ------------------------------------------------------------------------------------------
+
+ExtraCatalog = Annotated[
+    list[Path] | None,
+    typer.Option("--catalog", help="Extra catalog file or directory (yours); repeatable."),
+]
+
+
+@catalog_app.command("list")
+@guarded
+def catalog_list(
+    vendor: Annotated[str | None, typer.Option("--vendor", help="Only this vendor.")] = None,
+    kind: Annotated[str, typer.Option("--kind", help="systems, accelerators or models.")] = "systems",
+    extra: ExtraCatalog = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """List catalog entries (systems by default) with vendor, accelerators, power and price."""
+    from planner.catalog import load_catalog
+    from planner.errors import InputError
+
+    catalog = load_catalog(extra or [])
+    if kind not in ("systems", "accelerators", "models"):
+        raise InputError([f"--kind: found '{kind}'; expected systems, accelerators or models"])
+    rows = catalog_rows(catalog, kind, vendor)
+    if format == Format.json:
+        from planner.report import to_json
+
+        sys.stdout.write(to_json({"rows": rows}))
+    elif format == Format.csv:
+        import pandas as pd
+
+        sys.stdout.write(pd.DataFrame(rows).to_csv(index=False, lineterminator="\n"))
+    else:
+        from rich.table import Table
+
+        t = Table(title=f"{kind} ({len(rows)})", title_justify="left")
+        columns = [c for c in (rows[0] if rows else {}) if c != "name"]
+        for col in columns:
+            numeric = any(isinstance(r[col], int | float) for r in rows)
+            t.add_column(col.replace("_usd_per_acc_h", " $/acc-h"),
+                         justify="right" if numeric else "left", no_wrap=col == "id")
+        for r in rows:
+            t.add_row(*[_cell(r[c]) for c in columns])
+        out.print(t)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.4g}"
+    return str(value)
+
+
+def catalog_rows(catalog: Any, kind: str, vendor: str | None) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    if kind == "systems":
+        for s in sorted(catalog.systems.values(), key=lambda s: (s.vendor, s.id)):
+            if vendor and s.vendor != vendor.lower():
+                continue
+            tiers = s.tco_tiers
+            rows.append({
+                "id": s.id, "vendor": s.vendor, "name": s.name, "accelerator": s.accelerator,
+                "accelerators": s.accelerators, "power_kw_max": s.power_kw_max,
+                "form": "whole rack" if s.whole_rack else (f"{s.rack_units}U" if s.rack_units else "cloud"),
+                "cooling": s.cooling.value, "price_usd": s.price_usd,
+                "rent_usd_per_acc_h": s.rent_usd_per_accelerator_hour,
+                "tco_hyperscaler_usd_per_acc_h": tiers.hyperscaler_usd_per_accelerator_hour if tiers else None,
+            })
+    elif kind == "accelerators":
+        for a in sorted(catalog.accelerators.values(), key=lambda a: (a.vendor, a.id)):
+            if vendor and a.vendor != vendor.lower():
+                continue
+            rows.append({
+                "id": a.id, "vendor": a.vendor, "name": a.name, "memory_gb": a.memory_gb,
+                "memory_bandwidth_tbps": a.memory_bandwidth_tbps,
+                "bf16_tflops": a.tflops_dense.get("bf16"), "fp8_tflops": a.tflops_dense.get("fp8"),
+                "fp4_tflops": a.tflops_dense.get("fp4"), "tdp_w": a.tdp_w,
+                "scale_up_domain": a.scale_up_domain, "stack": a.software_stack,
+            })
+    else:
+        for mdl in sorted(catalog.models.values(), key=lambda m: m.id):
+            rows.append({
+                "id": mdl.id, "name": mdl.name, "params_total_b": mdl.params_total_b,
+                "params_active_b": mdl.params_active_b, "layers": mdl.layers,
+                "attention": mdl.attention.value, "kv_heads": mdl.kv_heads,
+                "experts": mdl.experts, "max_context_tokens": mdl.max_context_tokens,
+            })
+    return rows
+
+
+@catalog_app.command("show")
+@guarded
+def catalog_show(
+    entry_id: Annotated[str, typer.Argument(help="Accelerator, system or model id.")],
+    extra: ExtraCatalog = None,
+) -> None:
+    """Show one entry with every field and its source."""
+    import yaml
+
+    from planner.catalog import load_catalog
+    from planner.errors import InputError
+
+    catalog = load_catalog(extra or [])
+    for kind in ("systems", "accelerators", "models"):
+        entry = getattr(catalog, kind).get(entry_id)
+        if entry is not None:
+            data = entry.model_dump(mode="json", exclude_none=True)
+            sys.stdout.write(yaml.safe_dump({kind[:-1]: data}, sort_keys=False, width=100))
+            return
+    import difflib
+
+    known = [*catalog.systems, *catalog.accelerators, *catalog.models]
+    near = difflib.get_close_matches(entry_id, known, n=3, cutoff=0.5)
+    raise InputError([f"unknown catalog id '{entry_id}'"
+                      + (f"; did you mean {', '.join(near)}?" if near else "")])
+
+
+@catalog_app.command("validate")
+@guarded
+def catalog_validate(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Catalog files or directories "
+                                                       "(default: the shipped catalog).")] = None,
+) -> None:
+    """Validate catalog files: every key known, every unit right, every number sourced."""
+    from planner.catalog import load_catalog
+
+    catalog = load_catalog(paths or [], include_default=True)
+    out.print(f"ok: {len(catalog.accelerators)} accelerators, {len(catalog.systems)} systems, "
+              f"{len(catalog.models)} models")
+
+
+@app.command()
+@guarded
+def schema(kind: Annotated[SchemaKind, typer.Argument(help="problem or catalog")]) -> None:
+    """Print the JSON Schema of a problem file or a catalog file."""
+    import json
+
+    from planner.schema import CatalogFile, Problem
+
+    model = Problem if kind == SchemaKind.problem else CatalogFile
+    sys.stdout.write(json.dumps(model.model_json_schema(), indent=2) + "\n")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,255 @@
+"""Turn a problem and its candidate table into the scaled coefficient tables of the MIP.
+
+This is the data object (Egret's habit: data apart from the model). Scaling, so that HiGHS sees
+coefficients near 1: money in $M, token rates in thousands of tokens/s, power in MW.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from planner.costs import (
+    HOURS_PER_YEAR,
+    busy_energy_usd,
+    discount_factors,
+    system_costs,
+    system_power_kw,
+    tier_price,
+)
+from planner.problem import Inputs
+from planner.schema import CostBasis, Objective, SiteKind, System, site_value
+
+USD = 1e6
+"""Money unit of the model: $M."""
+RATE = 1e3
+"""Rate unit of the model: thousand output tokens/s."""
+MW = 1e3
+"""Power unit of the model: MW (coefficients are given in kW and divided by this)."""
+
+CANDIDATE_COLUMNS = [
+    "workload", "system", "mode", "tp", "pp", "ep", "concurrency", "speculative",
+    "accelerators", "output_tokens_per_s", "requests_per_s", "input_tokens_per_s",
+    "ttft_ms", "tpot_ms", "memory_gb_per_accelerator", "power_kw", "source",
+]
+
+
+@dataclass
+class ModelData:
+    """Everything `formulation.build_model` needs, indexed by plain ids."""
+
+    periods: list[str]
+    hours: dict[str, float]
+    discount: dict[str, float]
+    sites: list[str]
+    owned_sites: list[str]
+    systems: list[str]
+    workloads: list[str]
+    vendor: dict[str, str]
+    candidates: pd.DataFrame
+    """Candidate table (one row per deployment option), index k = 0..K-1."""
+    kl: list[tuple[int, str]]
+    """Allowed (candidate, site) pairs."""
+    sl: list[tuple[str, str]]
+    """Allowed (system, site) pairs."""
+    wl: list[tuple[str, str]]
+    """Allowed (workload, site) pairs."""
+    demand: dict[tuple[str, str], float]
+    """Peak demand incl. headroom per (workload, period), thousand tok/s."""
+    site_demand: dict[tuple[str, str, str], float]
+    """Part of demand that a given site must serve (workload, period, site), thousand tok/s."""
+    delivered_tokens: dict[tuple[str, str], float]
+    """Average delivered output tokens per (workload, period): demand × utilization × hours."""
+    accelerators: dict[str, int]
+    availability: dict[str, float]
+    rate: dict[int, float]
+    """Per-replica output rate, thousand tok/s."""
+    replica_accelerators: dict[int, int]
+    buy_cost: dict[tuple[str, str, str], float]
+    """Discounted capex of buying one system in period p, summed over the rest of the horizon, $M."""
+    installed_cost: dict[tuple[str, str, str], float]
+    """Discounted per-installed-system cost in period p ($M)."""
+    replica_cost: dict[tuple[int, str, str], float]
+    """Discounted busy energy of one replica ($M) per (k, site, period)."""
+    power_mw: dict[tuple[str, str], float]
+    """Facility MW per installed system at a site."""
+    power_budget_mw: dict[tuple[str, str], float]
+    """Site power budget per (site, period), MW (inf when unlimited)."""
+    systems_per_rack: dict[tuple[str, str], int]
+    rack_limit: dict[tuple[str, str], float]
+    existing: dict[tuple[str, str, str], int]
+    """Existing systems per (system, site, period)."""
+    max_accelerators: dict[str, float]
+    objective: Objective
+    max_vendor_share: float | None = None
+    min_vendors: int | None = None
+    budget_musd: float | None = None
+    max_purchases: dict[str, int] = field(default_factory=dict)
+    cost_lines: dict[tuple[str, str, str], object] = field(default_factory=dict)
+    """Undiscounted SystemCosts per (system, site, period), for reporting."""
+    notes: list[str] = field(default_factory=list)
+    """What the data step dropped or assumed, for the plan's explanation."""
+
+
+def rack_fit(system: System, rack_power_kw: float, rack_units: int) -> int:
+    """Systems per rack: min(⌊rack kW ÷ system kW⌋, ⌊rack U ÷ system U⌋); whole-rack → 1 or 0."""
+    kw = system.power_kw_max or 0.0
+    by_power = math.floor(rack_power_kw / kw + 1e-9) if kw > 0 else 10**6
+    if system.whole_rack:
+        return 1 if by_power >= 1 else 0
+    by_space = rack_units // (system.rack_units or 1)
+    return max(0, min(by_power, by_space))
+
+
+def build_data(inputs: Inputs, candidates: pd.DataFrame) -> ModelData:
+    """Coefficient tables of the MIP for `inputs`, given the candidate deployment table."""
+    problem = inputs.problem
+    finance = problem.finance
+    periods = inputs.period_ids
+    hours = {p.id: p.hours for p in problem.periods}
+    discount = dict(zip(periods, discount_factors([hours[p] for p in periods],
+                                                  finance.discount_rate), strict=True))
+    systems = {s.id: s for s in inputs.systems}
+    workloads = {w.id: w for w in problem.workloads}
+    sites = {s.id: s for s in problem.sites}
+    notes: list[str] = []
+
+    cand = candidates[candidates["system"].isin(list(systems))].reset_index(drop=True)
+
+    # (system, site) pairs where a system may stand
+    sl: list[tuple[str, str]] = []
+    systems_per_rack: dict[tuple[str, str], int] = {}
+    for site in problem.sites:
+        for s in inputs.systems:
+            if site.kind == SiteKind.cloud:
+                if s.rent_usd_per_accelerator_hour is None:
+                    continue
+            else:
+                if s.rent_only:
+                    continue
+                if finance.cost_basis == CostBasis.tco_tier and tier_price(s, finance.tco_tier) is None:
+                    notes.append(f"{s.id} has no {finance.tco_tier.value} tier price; not offered")
+                    continue
+                if s.cooling.value == "liquid" and not site.liquid_cooling:
+                    continue
+                fit = rack_fit(s, site.rack_power_kw, site.rack_units)
+                if fit == 0:
+                    continue
+                systems_per_rack[(s.id, site.id)] = fit
+            sl.append((s.id, site.id))
+    sl_set = set(sl)
+
+    wl = [
+        (w.id, site.id)
+        for w in problem.workloads
+        for site in problem.sites
+        if w.sites is None or site.id in w.sites
+    ]
+    wl_set = set(wl)
+    kl = [
+        (int(k), site.id)
+        for k, row in zip(cand.index, cand.itertuples(index=False), strict=True)
+        for site in problem.sites
+        if (row.workload, site.id) in wl_set and (row.system, site.id) in sl_set
+    ]
+
+    demand = {
+        (w, p): inputs.demand[(w, p)] * (1 + workloads[w].headroom) / RATE
+        for w in workloads for p in periods
+    }
+    site_demand = {
+        key: value * (1 + workloads[key[0]].headroom) / RATE
+        for key, value in inputs.site_demand.items()
+    }
+    delivered = {
+        (w, p): inputs.demand[(w, p)] * workloads[w].utilization * hours[p] * 3600
+        for w in workloads for p in periods
+    }
+
+    installed_cost: dict[tuple[str, str, str], float] = {}
+    buy_cost: dict[tuple[str, str, str], float] = {}
+    cost_lines: dict[tuple[str, str, str], object] = {}
+    for sid, lid in sl:
+        capex_tail = 0.0
+        lines = {p: system_costs(systems[sid], sites[lid], finance, hours[p]) for p in periods}
+        for p in reversed(periods):
+            capex_tail += discount[p] * lines[p].capex
+            buy_cost[(sid, lid, p)] = capex_tail / USD
+            installed_cost[(sid, lid, p)] = discount[p] * lines[p].per_installed / USD
+            cost_lines[(sid, lid, p)] = lines[p]
+
+    replica_cost: dict[tuple[int, str, str], float] = {}
+    for k, lid in kl:
+        row = cand.loc[k]
+        system = systems[row["system"]]
+        idle_share = system.idle_kw * row["accelerators"] / system.accelerators
+        busy_kw = max(0.0, float(row["power_kw"]) - idle_share)
+        util = workloads[row["workload"]].utilization
+        for p in periods:
+            usd = busy_energy_usd(busy_kw, util, sites[lid], finance, hours[p])
+            replica_cost[(k, lid, p)] = discount[p] * usd / USD
+
+    existing: dict[tuple[str, str, str], int] = {}
+    for e in problem.existing:
+        if (e.system, e.site) not in sl_set:
+            notes.append(
+                f"existing {e.count} × {e.system} at {e.site} ignored: the system is not allowed "
+                "or does not fit that site's racks/cooling"
+            )
+            continue
+        last = periods.index(e.retires_after) if e.retires_after else len(periods) - 1
+        for p in periods[: last + 1]:
+            key = (e.system, e.site, p)
+            existing[key] = existing.get(key, 0) + e.count
+
+    policy = problem.policy
+    return ModelData(
+        periods=periods,
+        hours=hours,
+        discount=discount,
+        sites=list(sites),
+        owned_sites=[s.id for s in problem.sites if s.kind == SiteKind.owned],
+        systems=[s.id for s in inputs.systems],
+        workloads=list(workloads),
+        vendor={s.id: s.vendor for s in inputs.systems},
+        candidates=cand,
+        kl=kl,
+        sl=sl,
+        wl=wl,
+        demand=demand,
+        site_demand=site_demand,
+        delivered_tokens=delivered,
+        accelerators={s.id: s.accelerators for s in inputs.systems},
+        availability={s.id: s.availability for s in inputs.systems},
+        rate={int(k): float(v) / RATE for k, v in cand["output_tokens_per_s"].items()},
+        replica_accelerators={int(k): int(v) for k, v in cand["accelerators"].items()},
+        buy_cost=buy_cost,
+        installed_cost=installed_cost,
+        replica_cost=replica_cost,
+        power_mw={
+            (s, l): system_power_kw(systems[s], sites[l], finance) / MW for s, l in sl
+        },
+        power_budget_mw={
+            (s.id, p): site_value(s.power_mw, p) for s in problem.sites for p in periods
+        },
+        systems_per_rack=systems_per_rack,
+        rack_limit={(s.id, p): site_value(s.racks, p) for s in problem.sites for p in periods},
+        existing=existing,
+        max_accelerators={
+            s.id: (math.inf if s.max_accelerators is None else s.max_accelerators)
+            for s in problem.sites
+        },
+        objective=problem.objective,
+        max_vendor_share=policy.max_vendor_share,
+        min_vendors=policy.min_vendors,
+        budget_musd=None if policy.budget_usd is None else policy.budget_usd / USD,
+        max_purchases=dict(policy.max_purchases or {}),
+        cost_lines=cost_lines,
+        notes=notes,
+    )
+
+
+def years(hours: float) -> float:
+    return hours / HOURS_PER_YEAR

@@ -1,0 +1,296 @@
+"""The mixed-integer program: `build_model(data) -> pyo.ConcreteModel`.
+
+Index sets are sparse: a replica variable exists only for a (candidate, site) pair where the
+candidate's workload may be served and its system may stand, times the periods. Families are
+added in a fixed order, one function each; each docstring states its math. Units: $M,
+thousand tokens/s, MW (see `coefficients`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import pyomo.environ as pyo
+
+from planner.coefficients import ModelData
+from planner.schema import Objective
+
+ELASTIC_PENALTY = {"demand": 1e5, "power": 1e3, "racks": 10.0, "budget": 1e2, "quota": 10.0}
+"""Penalties of the elastic model per unit of slack ($M per thousand tok/s, per MW, per rack,
+per $M, per accelerator): unserved demand is the last resort, so power and space are relaxed
+first and the diagnosis names them."""
+
+
+def build_model(data: ModelData, elastic: bool = False) -> pyo.ConcreteModel:
+    """Build the MIP. With `elastic`, demand, power, racks, budget and quotas get penalized
+    slack so the model is always feasible and the slack says what to relax."""
+    m = pyo.ConcreteModel(name="planner")
+    m.elastic = elastic
+    add_sets(m, data)
+    add_variables(m, data)
+    add_demand(m, data)
+    add_serving(m, data)
+    add_accelerators(m, data)
+    add_fleet(m, data)
+    add_racks(m, data)
+    add_space(m, data)
+    add_power(m, data)
+    add_policy(m, data)
+    add_objective(m, data)
+    return m
+
+
+def add_sets(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """P periods (ordered), L sites, S systems, W workloads; sparse KLP, SLP, WLP."""
+    m.P = pyo.Set(initialize=d.periods, ordered=True)
+    m.L = pyo.Set(initialize=d.sites, ordered=True)
+    m.S = pyo.Set(initialize=d.systems, ordered=True)
+    m.W = pyo.Set(initialize=d.workloads, ordered=True)
+    m.KLP = pyo.Set(dimen=3, initialize=[(k, l, p) for k, l in d.kl for p in d.periods])
+    m.SLP = pyo.Set(dimen=3, initialize=[(s, l, p) for s, l in d.sl for p in d.periods])
+    owned = set(d.owned_sites)
+    m.SLP_owned = pyo.Set(dimen=3, initialize=[t for t in m.SLP if t[1] in owned])
+    m.WLP = pyo.Set(dimen=3, initialize=[(w, l, p) for w, l in d.wl for p in d.periods])
+
+
+def add_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """x[k,l,p] ∈ ℤ≥0 replicas; n[s,l,p] ∈ ℤ≥0 installed (or rented) systems; buy[s,l,p] ∈
+    ℤ≥0 purchases (owned sites); r[s,l,p] ∈ ℤ≥0 racks; y[w,l,p] ≥ 0 served rate."""
+    m.x = pyo.Var(m.KLP, within=pyo.NonNegativeIntegers)
+    m.n = pyo.Var(m.SLP, within=pyo.NonNegativeIntegers)
+    m.buy = pyo.Var(m.SLP_owned, within=pyo.NonNegativeIntegers)
+    m.r = pyo.Var(m.SLP_owned, within=pyo.NonNegativeIntegers)
+    m.y = pyo.Var(m.WLP, within=pyo.NonNegativeReals)
+    if d.objective == Objective.max_served_scale:
+        m.alpha = pyo.Var(within=pyo.NonNegativeReals)
+
+
+def _scale(m: pyo.ConcreteModel) -> pyo.Expression | float:
+    return m.alpha if hasattr(m, "alpha") else 1.0
+
+
+def add_demand(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """Σ_l y[w,l,p] ≥ α · demand[w,p] · (1 + headroom) for every workload and period
+    (α = 1 unless maximizing the served scale); y[w,l,p] ≥ site share where a forecast pins
+    demand to a site. Elastic: + unserved[w,p] on the left."""
+    sites_of: dict[str, list[str]] = defaultdict(list)
+    for w, l in d.wl:
+        sites_of[w].append(l)
+    m.WP = pyo.Set(dimen=2, initialize=[(w, p) for w in d.workloads for p in d.periods])
+    if m.elastic:
+        m.unserved = pyo.Var(m.WP, within=pyo.NonNegativeReals)
+
+    def rule(m: pyo.ConcreteModel, w: str, p: str) -> object:
+        served = sum(m.y[w, l, p] for l in sites_of[w])
+        if m.elastic:
+            served = served + m.unserved[w, p]
+        if isinstance(served, int):  # no allowed site at all
+            return pyo.Constraint.Feasible if d.demand[(w, p)] == 0 else pyo.Constraint.Infeasible
+        return served >= _scale(m) * d.demand[(w, p)]
+
+    m.demand = pyo.Constraint(m.WP, rule=rule)
+    pinned = [(w, l, p) for (w, p, l) in d.site_demand if (w, l, p) in m.WLP]
+    m.site_demand = pyo.Constraint(
+        pinned, rule=lambda m, w, l, p: m.y[w, l, p] >= _scale(m) * d.site_demand[(w, p, l)]
+    )
+
+
+def add_serving(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """Rate matching at each site: Σ_{k agg} rate_k x + Σ_{k prefill} rate_k x ≥ y and
+    Σ_{k agg} rate_k x + Σ_{k decode} rate_k x ≥ y, rates in output tokens/s of the workload
+    (a prefill pool's rate is the output-token rate of the requests it prefills)."""
+    by_mode: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    modes = d.candidates["mode"].to_numpy()
+    workloads = d.candidates["workload"].to_numpy()
+    for k, l in d.kl:
+        by_mode[(str(workloads[k]), l, str(modes[k]))].append(k)
+
+    def capacity(m: pyo.ConcreteModel, w: str, l: str, p: str, mode: str) -> object:
+        return sum(d.rate[k] * m.x[k, l, p] for k in by_mode.get((w, l, mode), []))
+
+    def prefill(m: pyo.ConcreteModel, w: str, l: str, p: str) -> object:
+        lhs = capacity(m, w, l, p, "aggregated") + capacity(m, w, l, p, "prefill")
+        return (lhs >= m.y[w, l, p]) if not isinstance(lhs, int) else m.y[w, l, p] <= 0
+
+    def decode(m: pyo.ConcreteModel, w: str, l: str, p: str) -> object:
+        if not by_mode.get((w, l, "prefill")) and not by_mode.get((w, l, "decode")):
+            return pyo.Constraint.Skip  # same row as `prefill`
+        lhs = capacity(m, w, l, p, "aggregated") + capacity(m, w, l, p, "decode")
+        return (lhs >= m.y[w, l, p]) if not isinstance(lhs, int) else m.y[w, l, p] <= 0
+
+    m.serve_prefill = pyo.Constraint(m.WLP, rule=prefill)
+    m.serve_decode = pyo.Constraint(m.WLP, rule=decode)
+
+
+def add_accelerators(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """Σ_{k of system s} accelerators_k · x[k,l,p] ≤ accelerators_s · availability_s ·
+    n[s,l,p]. Replica sizes divide, or are multiples of, the scale-up domain, so packing whole
+    replicas into the counted accelerators is valid."""
+    systems = d.candidates["system"].to_numpy()
+    by_system: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for k, l in d.kl:
+        by_system[(str(systems[k]), l)].append(k)
+
+    def rule(m: pyo.ConcreteModel, s: str, l: str, p: str) -> object:
+        used = sum(d.replica_accelerators[k] * m.x[k, l, p] for k in by_system.get((s, l), []))
+        if isinstance(used, int):
+            return pyo.Constraint.Skip
+        return used <= d.accelerators[s] * d.availability[s] * m.n[s, l, p]
+
+    m.accelerators = pyo.Constraint(m.SLP, rule=rule)
+
+
+def add_fleet(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """Owned sites: n[s,l,p] = existing[s,l,p] + Σ_{q ≤ p} buy[s,l,q] (no resale inside the
+    horizon; existing units leave after their last period). Supply caps:
+    Σ_l buy[s,l,p] ≤ max_purchases[s]. Cloud sites rent n freely per period (with a quota:
+    Σ_s accelerators_s · n[s,l,p] ≤ max_accelerators[l])."""
+    order = {p: i for i, p in enumerate(d.periods)}
+
+    def rule(m: pyo.ConcreteModel, s: str, l: str, p: str) -> object:
+        bought = sum(m.buy[s, l, q] for q in d.periods[: order[p] + 1])
+        return m.n[s, l, p] == d.existing.get((s, l, p), 0) + bought
+
+    m.fleet = pyo.Constraint(m.SLP_owned, rule=rule)
+
+    capped = [
+        (s, p) for s in d.systems if s in d.max_purchases for p in d.periods
+    ]
+    m.supply = pyo.Constraint(
+        capped,
+        rule=lambda m, s, p: sum(m.buy[s, l, p] for (s2, l) in d.sl if s2 == s and l in d.owned_sites)
+        <= d.max_purchases[s],
+    )
+    quota_lp = [
+        (l, p) for l in d.sites if math.isfinite(d.max_accelerators[l]) for p in d.periods
+    ]
+    if m.elastic:
+        m.quota_slack = pyo.Var(quota_lp, within=pyo.NonNegativeReals)
+    m.quota = pyo.Constraint(
+        quota_lp,
+        rule=lambda m, l, p: sum(d.accelerators[s] * m.n[s, l2, p] for s, l2 in d.sl if l2 == l)
+        <= d.max_accelerators[l] + (m.quota_slack[l, p] if m.elastic else 0),
+    )
+
+
+def add_racks(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """n[s,l,p] ≤ systems_per_rack[s,l] · r[s,l,p]; systems per rack = min(⌊rack kW ÷ system
+    kW⌋, ⌊rack U ÷ system U⌋), 1 for a whole-rack system; a system that does not fit a site's
+    racks (power or cooling) has no (s, l) pair at all."""
+    m.racks = pyo.Constraint(
+        m.SLP_owned,
+        rule=lambda m, s, l, p: m.n[s, l, p] <= d.systems_per_rack[(s, l)] * m.r[s, l, p],
+    )
+
+
+def add_space(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """Σ_s r[s,l,p] ≤ rack positions[l,p] (sites with a finite limit)."""
+    limited = [
+        (l, p) for l in d.owned_sites for p in d.periods if math.isfinite(d.rack_limit[(l, p)])
+    ]
+    if m.elastic:
+        m.rack_slack = pyo.Var(limited, within=pyo.NonNegativeReals)
+    systems_at = _systems_at(d)
+    m.space = pyo.Constraint(
+        limited,
+        rule=lambda m, l, p: sum(m.r[s, l, p] for s in systems_at[l])
+        <= d.rack_limit[(l, p)] + (m.rack_slack[l, p] if m.elastic else 0),
+    )
+
+
+def add_power(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """Σ_s facility MW_s · n[s,l,p] ≤ power budget[l,p], facility MW = max IT kW × PUE (or the
+    all-in kW per accelerator under the tier cost basis)."""
+    limited = [
+        (l, p)
+        for l in d.owned_sites
+        for p in d.periods
+        if math.isfinite(d.power_budget_mw[(l, p)])
+    ]
+    if m.elastic:
+        m.power_slack = pyo.Var(limited, within=pyo.NonNegativeReals)
+    systems_at = _systems_at(d)
+
+    def rule(m: pyo.ConcreteModel, l: str, p: str) -> object:
+        lhs = sum(d.power_mw[(s, l)] * m.n[s, l, p] for s in systems_at[l])
+        rhs = d.power_budget_mw[(l, p)] + (m.power_slack[l, p] if m.elastic else 0)
+        return pyo.Constraint.Skip if isinstance(lhs, int) else lhs <= rhs
+
+    m.power = pyo.Constraint(limited, rule=rule)
+
+
+def add_policy(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """Vendor share: Σ_{s of v} acc_s n ≤ share · Σ_s acc_s n per period; minimum vendors:
+    n[s,l,p] ≤ M · z[v,p], Σ_v z[v,p] ≥ min_vendors (z binary); budget: total cost ≤ cap."""
+    vendors = sorted(set(d.vendor.values()))
+    if d.max_vendor_share is not None:
+        m.vendor_share = pyo.Constraint(
+            vendors, d.periods,
+            rule=lambda m, v, p: sum(
+                d.accelerators[s] * m.n[s, l, p] for s, l in d.sl if d.vendor[s] == v
+            ) <= d.max_vendor_share * sum(d.accelerators[s] * m.n[s, l, p] for s, l in d.sl),
+        )
+    if d.min_vendors is not None:
+        m.uses_vendor = pyo.Var(vendors, d.periods, within=pyo.Binary)
+        big = {s: _max_systems(d, s) for s in d.systems}
+        m.vendor_link = pyo.Constraint(
+            m.SLP, rule=lambda m, s, l, p: m.n[s, l, p] <= big[s] * m.uses_vendor[d.vendor[s], p]
+        )
+        m.min_vendors = pyo.Constraint(
+            d.periods, rule=lambda m, p: sum(m.uses_vendor[v, p] for v in vendors) >= d.min_vendors
+        )
+
+
+def _max_systems(d: ModelData, s: str) -> float:
+    """A valid big-M for n[s,·,·]: the most systems any site's power or racks allow."""
+    bound = 0.0
+    for s2, l in d.sl:
+        if s2 != s:
+            continue
+        caps = [1e5]
+        if l in d.owned_sites:
+            caps += [d.power_budget_mw[(l, p)] / d.power_mw[(s, l)] for p in d.periods
+                     if d.power_mw[(s, l)] > 0]
+            caps += [d.rack_limit[(l, p)] * d.systems_per_rack[(s, l)] for p in d.periods]
+        bound = max(bound, min(caps))
+    return math.floor(bound) + 1
+
+
+def cost_expression(m: pyo.ConcreteModel, d: ModelData) -> object:
+    """Σ discounted cost ($M): capex of purchases (annuities over the rest of the horizon)
+    + per-installed costs (idle energy, facility, opex, rent, all-in tier) + busy energy."""
+    buys = sum(d.buy_cost[t] * m.buy[t] for t in m.SLP_owned)
+    installed = sum(d.installed_cost[t] * m.n[t] for t in m.SLP)
+    busy = sum(d.replica_cost[t] * m.x[t] for t in m.KLP if d.replica_cost[t])
+    return buys + installed + busy
+
+
+def add_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """min_tco: minimize discounted cost. max_served_scale: maximize α (a second, cost-minimizing
+    stage is run by `solve`). Elastic: + penalties on every slack."""
+    m.cost = pyo.Expression(expr=cost_expression(m, d))
+    if d.budget_musd is not None:
+        if m.elastic:
+            m.budget_slack = pyo.Var(within=pyo.NonNegativeReals)
+        m.budget = pyo.Constraint(
+            expr=m.cost <= d.budget_musd + (m.budget_slack if m.elastic else 0)
+        )
+    penalty: object = 0
+    if m.elastic:
+        penalty = ELASTIC_PENALTY["demand"] * sum(m.unserved.values())
+        for name, var in (("power", "power_slack"), ("racks", "rack_slack"),
+                          ("budget", "budget_slack"), ("quota", "quota_slack")):
+            if hasattr(m, var):
+                penalty = penalty + ELASTIC_PENALTY[name] * sum(getattr(m, var).values())
+    if d.objective == Objective.max_served_scale and not m.elastic:
+        m.objective = pyo.Objective(expr=m.alpha, sense=pyo.maximize)
+    else:
+        m.objective = pyo.Objective(expr=m.cost + penalty, sense=pyo.minimize)
+
+
+def _systems_at(d: ModelData) -> dict[str, list[str]]:
+    at: dict[str, list[str]] = defaultdict(list)
+    for s, l in d.sl:
+        at[l].append(s)
+    return at

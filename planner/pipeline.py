@@ -1,0 +1,90 @@
+"""problem → candidates → coefficients → MIP → plan, each a typed hand-off.
+
+`solve_problem` is what `planner solve` runs; `compare` and `sweep` call it once per variant.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from planner.coefficients import CANDIDATE_COLUMNS, ModelData, build_data
+from planner.errors import NoPlanError
+from planner.plan import Plan, build_plan, check_invariants
+from planner.problem import Inputs
+from planner.solve import SolveOptions, SolveResult, solve
+
+
+def workload_specs(inputs: Inputs) -> list:
+    """The performance model's view of each workload."""
+    from planner.performance import WorkloadSpec
+
+    return [
+        WorkloadSpec(
+            model=w.model, precision=w.precision, input_tokens=w.input_tokens,
+            output_tokens=w.output_tokens, ttft_ms=w.slo.ttft_ms, tpot_ms=w.slo.tpot_ms,
+            speculative=w.speculative, disaggregated=w.disaggregated, name=w.id,
+        )
+        for w in inputs.problem.workloads
+    ]
+
+
+def candidates_for(inputs: Inputs) -> pd.DataFrame:
+    """Candidate deployments of every workload on every allowed system."""
+    from planner.performance import candidate_table
+    from planner.performance.measured import MeasuredTable
+
+    measured = MeasuredTable.from_csv(inputs.measured_csv) if inputs.measured_csv else None
+    table = candidate_table(workload_specs(inputs), inputs.systems, inputs.catalog, measured)
+    return table[CANDIDATE_COLUMNS] if len(table) else pd.DataFrame(columns=CANDIDATE_COLUMNS)
+
+
+def unservable(inputs: Inputs, data: ModelData) -> list[str]:
+    """Workloads with demand but no candidate deployment at any site allowed to them."""
+    workload_of = data.candidates["workload"].to_numpy()
+    served = {str(workload_of[k]) for k, _ in data.kl}
+    lines: list[str] = []
+    for w in inputs.problem.workloads:
+        if w.id in served or not any(
+            v > 0 for (wid, _), v in inputs.demand.items() if wid == w.id
+        ):
+            continue
+        from planner.performance import explain_infeasible
+
+        specs = {s.name: s for s in workload_specs(inputs)}
+        reasons = []
+        for system in inputs.systems:
+            placeable = any(s == system.id for s, _ in data.sl)
+            why = (explain_infeasible(specs[w.id], system, inputs.catalog) if placeable
+                   else "cannot be placed at any allowed site (rack power, cooling or rental)")
+            reasons.append(f"{system.id}: {why}")
+        lines.append(f"workload {w.id} ({w.model}, {w.precision.value}, SLO "
+                     f"TTFT {w.slo.ttft_ms or '-'} ms / TPOT {w.slo.tpot_ms or '-'} ms) cannot be "
+                     "served by any allowed system: " + "; ".join(reasons))
+    return lines
+
+
+def solve_problem(
+    inputs: Inputs,
+    options: SolveOptions | None = None,
+    candidates: pd.DataFrame | None = None,
+) -> Plan:
+    """Solve `inputs`; raise NoPlanError (exit 1) with a diagnosis when there is no plan."""
+    table = candidates if candidates is not None else candidates_for(inputs)
+    data = build_data(inputs, table)
+    blocked = unservable(inputs, data)
+    if blocked:
+        raise NoPlanError("no plan: " + blocked[0], blocked)
+    result = solve(data, options)
+    return plan_from_result(inputs, result)
+
+
+def plan_from_result(inputs: Inputs, result: SolveResult) -> Plan:
+    if not result.status.has_plan:
+        raise NoPlanError(f"no plan ({result.status.value}): {result.message}", result.diagnosis)
+    plan = build_plan(inputs.problem.name, result)
+    plan.cost_basis = inputs.problem.finance.cost_basis.value
+    violations = check_invariants(plan, result.data)
+    if violations:
+        raise NoPlanError("the solver's plan fails its own checks (numerical trouble): "
+                          + "; ".join(violations), violations)
+    return plan

@@ -1,0 +1,328 @@
+"""Turn a solved model into a `Plan`: tidy tables and headline metrics.
+
+Every figure is recomputed from the model's variable values and the coefficient tables, so the
+plan can be checked against its own tables (demand covered, power within budget, racks within
+positions, accelerators used within installed × availability).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import pyomo.environ as pyo
+
+from planner.coefficients import MW, RATE, USD, ModelData
+from planner.costs import SystemCosts, usd_per_million_tokens
+from planner.solve import Binding, SolveResult, Status
+
+COST_COMPONENTS = ["capex", "energy", "facility", "opex", "rent", "all_in"]
+
+FLEET_COLUMNS = ["period", "site", "system", "vendor", "systems", "accelerators", "racks",
+                 "power_kw", "purchased", "existing"]
+DEPLOYMENT_COLUMNS = ["period", "site", "workload", "system", "mode", "tp", "pp", "ep",
+                      "concurrency", "speculative", "replicas", "accelerators",
+                      "output_tokens_per_s", "ttft_ms", "tpot_ms", "memory_gb_per_accelerator",
+                      "source"]
+SITE_COLUMNS = ["period", "site", "power_kw", "power_budget_kw", "racks", "rack_limit"]
+DEMAND_COLUMNS = ["period", "workload", "output_tokens_per_s", "served_output_tokens_per_s"]
+COST_COLUMNS = ["period", "site", "system", "component", "usd"]
+
+
+@dataclass
+class Plan:
+    """A capacity plan: status, money, tables and headline metrics."""
+
+    name: str
+    status: Status
+    objective: str
+    fleet: pd.DataFrame
+    deployments: pd.DataFrame
+    sites: pd.DataFrame
+    demand: pd.DataFrame
+    costs: pd.DataFrame
+    tco_usd: dict[str, float]
+    delivered_output_tokens: float
+    usd_per_million_output_tokens: float
+    mip_gap: float
+    bound_usd: float
+    solve_seconds: float
+    served_scale: float | None = None
+    bindings: list[Binding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    cost_basis: str = "capex"
+    horizon_years: float = 1.0
+    period_hours: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """Headline metrics (peaks over periods where a quantity changes with time)."""
+        fleet, dep = self.fleet, self.deployments
+        per_period = fleet.groupby("period", sort=False)[["accelerators", "racks", "power_kw",
+                                                          "systems"]].sum()
+        capacity = _capacity_by_period(dep)
+        peak_kw = float(per_period["power_kw"].max()) if len(per_period) else 0.0
+        peak_acc = float(per_period["accelerators"].max()) if len(per_period) else 0.0
+        last = per_period.index[-1] if len(per_period) else None
+        cap_last = float(capacity.get(last, 0.0)) if last is not None else 0.0
+        acc_last = float(per_period.loc[last, "accelerators"]) if last is not None else 0.0
+        sys_last = float(per_period.loc[last, "systems"]) if last is not None else 0.0
+        racks_last = float(per_period.loc[last, "racks"]) if last is not None else 0.0
+        kw_last = float(per_period.loc[last, "power_kw"]) if last is not None else 0.0
+        acc_hours = float(
+            (fleet["accelerators"] * fleet["period"].map(self.period_hours)).sum()
+        ) if len(fleet) else 0.0
+        return {
+            "total_tco_usd": self.tco_usd["total"],
+            "usd_per_million_output_tokens": self.usd_per_million_output_tokens,
+            "peak_accelerators": peak_acc,
+            "peak_systems": float(per_period["systems"].max()) if len(per_period) else 0.0,
+            "peak_racks": float(per_period["racks"].max()) if len(per_period) else 0.0,
+            "peak_power_mw": peak_kw / 1000,
+            "output_tokens_per_s_capacity": cap_last,
+            "output_tokens_per_s_per_accelerator": _ratio(cap_last, acc_last),
+            "output_tokens_per_s_per_system": _ratio(cap_last, sys_last),
+            "output_tokens_per_s_per_rack": _ratio(cap_last, racks_last),
+            "output_tokens_per_s_per_mw": _ratio(cap_last, kw_last / 1000),
+            "usd_per_accelerator_hour": _ratio(self.tco_usd["total"], acc_hours),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract of `planner solve --format json` (see ARCHITECTURE.md)."""
+        return {
+            "name": self.name,
+            "status": self.status.value,
+            "objective": self.objective,
+            "cost_basis": self.cost_basis,
+            "objective_usd": _clean(self.tco_usd["total"]),
+            "tco_usd": {k: _clean(v) for k, v in self.tco_usd.items()},
+            "usd_per_million_output_tokens": _clean(self.usd_per_million_output_tokens),
+            "delivered_output_tokens": _clean(self.delivered_output_tokens),
+            "mip_gap": _clean(self.mip_gap),
+            "bound_usd": _clean(self.bound_usd),
+            "served_scale": _clean(self.served_scale) if self.served_scale is not None else None,
+            "metrics": {k: _clean(v) for k, v in self.metrics.items()},
+            "fleet": _records(self.fleet),
+            "deployments": _records(self.deployments),
+            "sites": _records(self.sites),
+            "demand": _records(self.demand),
+            "costs": _records(self.costs),
+            "binding": [
+                {"kind": b.kind, "site": b.site, "period": b.period, "used": _clean(b.used),
+                 "limit": _clean(b.limit), "unit": b.unit,
+                 "value_usd": _clean(b.value_usd) if b.value_usd is not None else None,
+                 "text": describe_binding(b, self.horizon_years)}
+                for b in self.bindings
+            ],
+            "notes": list(self.notes),
+            "timing": {"solve_seconds": _clean(self.solve_seconds)},
+        }
+
+
+def describe_binding(b: Binding, horizon_years: float) -> str:
+    """'one more MW at dc1 in 2027H2 is worth $X over the horizon (≈$Y/year)'."""
+    what = {"power": f"power at {b.site} in {b.period}: {b.used:,.2f} of {b.limit:,.2f} MW used",
+            "racks": f"racks at {b.site} in {b.period}: {b.used:,.0f} of {b.limit:,.0f} used",
+            "supply": f"supply of {b.site} in {b.period}: {b.used:,.0f} of {b.limit:,.0f} "
+                      "purchases"}[b.kind]
+    if b.value_usd is None:
+        return what + " (binds)"
+    one = {"power": "one more MW", "racks": "one more rack", "supply": "one more system"}[b.kind]
+    per_year = b.value_usd / horizon_years if horizon_years > 0 else b.value_usd
+    return f"{what}; {one} is worth ${b.value_usd:,.0f} over the horizon (≈${per_year:,.0f}/year)"
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else math.nan
+
+
+def _clean(value: float | None) -> float | None:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    return round(float(value), 6)
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    rows = frame.to_dict(orient="records")
+    return [{k: (_clean(v) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]
+
+
+def _capacity_by_period(dep: pd.DataFrame) -> pd.Series:
+    """Deliverable output tok/s per period: per workload and site, min(agg + prefill, agg +
+    decode); a plan with only aggregated rows counts them once."""
+    if dep.empty:
+        return pd.Series(dtype=float)
+    out: dict[str, float] = {}
+    for (period, _site, _w), group in dep.groupby(["period", "site", "workload"], sort=False):
+        by_mode = group.groupby("mode")["output_tokens_per_s"].sum()
+        agg = float(by_mode.get("aggregated", 0.0))
+        pre, dec = float(by_mode.get("prefill", 0.0)), float(by_mode.get("decode", 0.0))
+        out[period] = out.get(period, 0.0) + agg + min(pre, dec)
+    return pd.Series(out)
+
+
+def _value(var: Any) -> float:
+    return float(var.value) if var.value is not None else 0.0
+
+
+def build_plan(name: str, result: SolveResult, horizon_notes: list[str] | None = None) -> Plan:
+    """Extract tables from a solved model (status must have a plan)."""
+    if not result.status.has_plan or result.model is None:
+        raise ValueError("build_plan needs a solved model")
+    m, d = result.model, result.data
+    cand = d.candidates
+    alpha = result.served_scale if result.served_scale is not None else 1.0
+
+    fleet_rows = []
+    cost_rows = []
+    for s, l, p in m.SLP:
+        n = round(_value(m.n[s, l, p]))
+        if n == 0:
+            continue
+        owned = l in d.owned_sites
+        existing = d.existing.get((s, l, p), 0)
+        bought = round(_value(m.buy[s, l, p])) if owned else 0
+        racks = round(_value(m.r[s, l, p])) if owned else 0
+        fleet_rows.append({
+            "period": p, "site": l, "system": s, "vendor": d.vendor[s], "systems": n,
+            "accelerators": n * d.accelerators[s], "racks": racks,
+            "power_kw": n * d.power_mw[(s, l)] * MW, "purchased": bought, "existing": existing,
+        })
+        line: SystemCosts = d.cost_lines[(s, l, p)]  # type: ignore[assignment]
+        disc = d.discount[p]
+        for component, usd in (
+            ("capex", line.capex * (n - existing)), ("energy", line.energy_idle * n),
+            ("facility", line.facility * n), ("opex", line.opex * n), ("rent", line.rent * n),
+            ("all_in", line.all_in * n),
+        ):
+            if usd:
+                cost_rows.append({"period": p, "site": l, "system": s, "component": component,
+                                  "usd": disc * usd})
+
+    dep_rows = []
+    for k, l, p in m.KLP:
+        x = round(_value(m.x[k, l, p]))
+        if x == 0:
+            continue
+        row = cand.loc[k]
+        dep_rows.append({
+            "period": p, "site": l, "workload": row["workload"], "system": row["system"],
+            "mode": row["mode"], "tp": int(row["tp"]), "pp": int(row["pp"]), "ep": int(row["ep"]),
+            "concurrency": int(row["concurrency"]), "speculative": bool(row["speculative"]),
+            "replicas": x, "accelerators": x * int(row["accelerators"]),
+            "output_tokens_per_s": x * float(row["output_tokens_per_s"]),
+            "ttft_ms": float(row["ttft_ms"]), "tpot_ms": float(row["tpot_ms"]),
+            "memory_gb_per_accelerator": float(row["memory_gb_per_accelerator"]),
+            "source": row["source"],
+        })
+        busy = d.replica_cost.get((k, l, p), 0.0) * x * USD
+        if busy:
+            cost_rows.append({"period": p, "site": l, "system": row["system"],
+                              "component": "energy", "usd": busy})
+
+    site_rows = []
+    for l in d.sites:
+        for p in d.periods:
+            used = [r for r in fleet_rows if r["site"] == l and r["period"] == p]
+            budget = d.power_budget_mw[(l, p)]
+            limit = d.rack_limit[(l, p)]
+            site_rows.append({
+                "period": p, "site": l, "power_kw": sum(r["power_kw"] for r in used),
+                "power_budget_kw": budget * MW if math.isfinite(budget) else None,
+                "racks": sum(r["racks"] for r in used),
+                "rack_limit": limit if math.isfinite(limit) else None,
+            })
+
+    demand_rows = []
+    for w in d.workloads:
+        for p in d.periods:
+            served = sum(_value(m.y[w, l, p]) for l in d.sites if (w, l, p) in m.WLP)
+            demand_rows.append({
+                "period": p, "workload": w,
+                "output_tokens_per_s": alpha * d.demand[(w, p)] * RATE,
+                "served_output_tokens_per_s": served * RATE,
+            })
+
+    fleet = _frame(fleet_rows, FLEET_COLUMNS, ["period", "site", "system"], d.periods)
+    deployments = _frame(dep_rows, DEPLOYMENT_COLUMNS,
+                         ["period", "site", "workload", "system", "mode", "tp", "pp", "ep",
+                          "concurrency"], d.periods)
+    costs = _frame(cost_rows, COST_COLUMNS, ["period", "site", "system", "component"], d.periods)
+    costs = costs.groupby(["period", "site", "system", "component"], sort=False,
+                          as_index=False)["usd"].sum()
+    tco = {c: float(costs.loc[costs["component"] == c, "usd"].sum()) for c in COST_COMPONENTS}
+    tco["total"] = sum(tco.values())
+    delivered = {key: alpha * v for key, v in d.delivered_tokens.items()}
+    discounted_tokens = sum(d.discount[p] * v for (_, p), v in delivered.items())
+    hours = sum(d.hours.values())
+    plan = Plan(
+        name=name,
+        status=result.status,
+        objective=d.objective.value,
+        fleet=fleet,
+        deployments=deployments,
+        sites=_frame(site_rows, SITE_COLUMNS, ["period", "site"], d.periods),
+        demand=_frame(demand_rows, DEMAND_COLUMNS, ["period", "workload"], d.periods),
+        costs=costs,
+        tco_usd=tco,
+        delivered_output_tokens=sum(delivered.values()),
+        usd_per_million_output_tokens=usd_per_million_tokens(tco["total"], discounted_tokens),
+        mip_gap=result.gap,
+        bound_usd=result.bound * USD if d.objective.value == "min_tco" else math.nan,
+        solve_seconds=result.seconds,
+        served_scale=result.served_scale,
+        bindings=list(result.bindings),
+        notes=[*d.notes, *(horizon_notes or [])],
+        horizon_years=hours / 8760.0,
+        period_hours=dict(d.hours),
+    )
+    return plan
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str], order: list[str],
+           periods: list[str]) -> pd.DataFrame:
+    """A DataFrame with fixed columns, sorted by period (in horizon order) then `order`."""
+    frame = pd.DataFrame(rows, columns=columns)
+    if frame.empty:
+        return frame
+    rank = {p: i for i, p in enumerate(periods)}
+    frame = frame.assign(_rank=frame["period"].map(rank))
+    frame = frame.sort_values(["_rank", *[c for c in order if c != "period"]], kind="stable")
+    return frame.drop(columns="_rank").reset_index(drop=True)
+
+
+def check_invariants(plan: Plan, data: ModelData, tolerance: float = 1e-6) -> list[str]:
+    """Recompute the plan's promises from its own tables; return every violation.
+
+    demand covered per workload and period (per-mode capacity ≥ demand), power ≤ budget,
+    racks ≤ positions, accelerators used ≤ installed × availability per system/site/period."""
+    problems: list[str] = []
+    dep, fleet = plan.deployments, plan.fleet
+    for row in plan.demand.itertuples(index=False):
+        rows = dep[(dep["workload"] == row.workload) & (dep["period"] == row.period)]
+        cap = 0.0
+        for _, site_rows in rows.groupby("site"):
+            by_mode = site_rows.groupby("mode")["output_tokens_per_s"].sum()
+            agg = float(by_mode.get("aggregated", 0.0))
+            cap += agg + min(float(by_mode.get("prefill", 0.0)), float(by_mode.get("decode", 0.0)))
+        if cap < row.output_tokens_per_s * (1 - tolerance) - 1e-6:
+            problems.append(f"demand of {row.workload} in {row.period} not covered: capacity "
+                            f"{cap:,.1f} < {row.output_tokens_per_s:,.1f} tok/s")
+    for row in plan.sites.itertuples(index=False):
+        if row.power_budget_kw is not None and not pd.isna(row.power_budget_kw) and \
+                row.power_kw > row.power_budget_kw * (1 + tolerance) + 1e-6:
+            problems.append(f"power at {row.site} in {row.period}: {row.power_kw:,.1f} kW > "
+                            f"budget {row.power_budget_kw:,.1f} kW")
+        if row.rack_limit is not None and not pd.isna(row.rack_limit) and \
+                row.racks > row.rack_limit + tolerance:
+            problems.append(f"racks at {row.site} in {row.period}: {row.racks} > {row.rack_limit}")
+    used = dep.groupby(["period", "site", "system"])["accelerators"].sum()
+    installed = fleet.set_index(["period", "site", "system"])["accelerators"]
+    for key, acc in used.items():
+        have = float(installed.get(key, 0)) * data.availability[key[2]]
+        if acc > have * (1 + tolerance) + 1e-6:
+            problems.append(f"{key[2]} at {key[1]} in {key[0]}: {acc} accelerators used > "
+                            f"{have:,.2f} installed × availability")
+    return problems

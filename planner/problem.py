@@ -1,0 +1,313 @@
+"""Read a problem file (+ forecast CSV, CLI overrides), resolve catalog references.
+
+The result, `Inputs`, is everything later steps need and nothing they must look up again:
+the validated problem, the catalog, the systems allowed, and demand per (workload, period).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from planner.catalog import load_catalog
+from planner.errors import InputError, describe_validation_error
+from planner.schema import Catalog, Problem, SiteKind, System
+from planner.units import UnitError, parse_quantity
+from planner.yamlio import read_yaml
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What the CLI may change without editing the problem file."""
+
+    power_budget: Sequence[str] = ()
+    """`20MW` (the only owned site) or `SITE=20MW`, repeatable."""
+    demand_csv: Path | None = None
+    """Forecast CSV replacing the problem's demand."""
+    vendors: Sequence[str] = ()
+    """Restrict to these vendors."""
+    systems: Sequence[str] = ()
+    """Restrict to these system ids."""
+    assignments: Sequence[tuple[str, Any]] = ()
+    """(dotted path, value) pairs applied to the raw YAML before validation (sweeps)."""
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """A validated problem with its catalog references resolved."""
+
+    problem: Problem
+    path: Path
+    catalog: Catalog
+    systems: list[System]
+    """Systems allowed, in a stable order."""
+    demand: dict[tuple[str, str], float]
+    """Peak output tokens/s per (workload, period), before headroom."""
+    site_demand: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    """Part of the demand that must be served at a given site: (workload, period, site)."""
+    measured_csv: Path | None = None
+    """Measured-performance CSV, if the problem names one."""
+
+    @property
+    def period_ids(self) -> list[str]:
+        return [p.id for p in self.problem.periods]
+
+
+def load_problem(path: Path | str, overrides: Overrides | None = None) -> Inputs:
+    """Read, override, validate and resolve a problem file. Raises InputError (exit 2)."""
+    path = Path(path)
+    overrides = overrides or Overrides()
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise InputError([f"{path}: (top level): found {type(data).__name__}; expected a mapping"])
+    data = copy.deepcopy(data)
+    for dotted, value in overrides.assignments:
+        _assign(data, dotted, value, path)
+    _apply_power_budget(data, overrides.power_budget, path)
+    try:
+        problem = Problem.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(describe_validation_error(exc, path, data)) from None
+
+    catalog = load_catalog([_relative(path, c) for c in problem.catalog])
+    systems = _allowed_systems(problem, catalog, overrides, path)
+    _check_references(problem, catalog, path)
+
+    demand = {(w.id, p.id): 0.0 for w in problem.workloads for p in problem.periods}
+    site_demand: dict[tuple[str, str, str], float] = {}
+    forecast = overrides.demand_csv or (
+        _relative(path, problem.forecast) if problem.forecast else None
+    )
+    if forecast is not None:
+        demand, site_demand = read_forecast(Path(forecast), problem)
+    else:
+        for w in problem.workloads:
+            for period, rate in (w.demand or {}).items():
+                demand[(w.id, period)] = rate
+        missing = [w.id for w in problem.workloads if w.demand is None]
+        if missing:
+            raise InputError(
+                [
+                    f"{path}: workloads.{w}.demand: required field is missing (give demand per "
+                    "period, or a `forecast:` CSV)"
+                    for w in missing
+                ]
+            )
+    measured = _relative(path, problem.performance) if problem.performance else None
+    if measured is not None and not measured.exists():
+        raise InputError([f"{path}: performance: file not found: {measured}"])
+    return Inputs(problem, path, catalog, systems, demand, site_demand, measured)
+
+
+def _relative(problem_path: Path, other: str) -> Path:
+    p = Path(other)
+    return p if p.is_absolute() else problem_path.parent / p
+
+
+def _assign(data: dict[str, Any], dotted: str, value: Any, path: Path) -> None:
+    """Set `a.b.c` in nested YAML data; list items are addressed by their `id` or index."""
+    keys = dotted.split(".")
+    node: Any = data
+    for i, key in enumerate(keys):
+        last = i == len(keys) - 1
+        if isinstance(node, list):
+            match = [x for x in node if isinstance(x, dict) and x.get("id") == key]
+            if match:
+                index = node.index(match[0])
+            elif key.isdigit() and int(key) < len(node):
+                index = int(key)
+            else:
+                ids = [str(x.get("id")) for x in node if isinstance(x, dict)]
+                raise InputError(
+                    [f"--set {dotted}: no item '{key}' in {'.'.join(keys[:i])} (ids: {', '.join(ids)})"]
+                )
+            if last:
+                node[index] = value
+            else:
+                node = node[index]
+        elif isinstance(node, dict):
+            if last:
+                node[key] = value
+            else:
+                if key not in node or node[key] is None:
+                    node[key] = {}
+                node = node[key]
+        else:
+            raise InputError([f"--set {dotted}: '{'.'.join(keys[:i])}' is not a mapping or list"])
+
+
+def _apply_power_budget(data: dict[str, Any], budgets: Sequence[str], path: Path) -> None:
+    sites = data.get("sites")
+    if not budgets:
+        return
+    if not isinstance(sites, list):
+        raise InputError([f"{path}: sites: expected a list of sites to apply --power-budget to"])
+    owned = [s for s in sites if isinstance(s, dict) and s.get("kind", "owned") == "owned"]
+    for text in budgets:
+        site_id, _, amount = text.rpartition("=")
+        try:
+            mw = parse_quantity(amount, "MW")
+        except UnitError as exc:
+            raise InputError([f"--power-budget {text}: {exc}"]) from None
+        if mw < 0:
+            raise InputError([f"--power-budget {text}: found a negative power; expected ≥ 0"])
+        if site_id:
+            targets = [s for s in owned if s.get("id") == site_id]
+            if not targets:
+                ids = ", ".join(str(s.get("id")) for s in owned)
+                raise InputError(
+                    [f"--power-budget {text}: unknown owned site '{site_id}'; expected one of {ids}"]
+                )
+        else:
+            if len(owned) != 1:
+                ids = ", ".join(str(s.get("id")) for s in owned)
+                raise InputError(
+                    [f"--power-budget {text}: {len(owned)} owned sites ({ids}); write SITE={amount}"]
+                )
+            targets = owned
+        for site in targets:
+            site["power_mw"] = mw
+
+
+def _allowed_systems(
+    problem: Problem, catalog: Catalog, overrides: Overrides, path: Path
+) -> list[System]:
+    errors: list[str] = []
+    ids = problem.systems if problem.systems is not None else sorted(catalog.systems)
+    for i, sid in enumerate(ids):
+        if sid not in catalog.systems:
+            errors.append(_unknown(path, f"systems[{i}]", sid, catalog.systems))
+    for sid in overrides.systems:
+        if sid not in catalog.systems:
+            errors.append(_unknown("--system", "", sid, catalog.systems))
+    vendors = {s.vendor for s in catalog.systems.values()}
+    for v in [*overrides.vendors, *(problem.policy.vendors or [])]:
+        if v.lower() not in vendors:
+            errors.append(f"--vendor {v}: unknown vendor; expected one of {', '.join(sorted(vendors))}")
+    if errors:
+        raise InputError(errors)
+    chosen = [catalog.systems[s] for s in ids]
+    if overrides.systems:
+        chosen = [s for s in chosen if s.id in overrides.systems] or [
+            catalog.systems[s] for s in overrides.systems
+        ]
+    allowed_vendors = {v.lower() for v in overrides.vendors} or None
+    if problem.policy.vendors:
+        policy_vendors = {v.lower() for v in problem.policy.vendors}
+        allowed_vendors = policy_vendors if allowed_vendors is None else allowed_vendors & policy_vendors
+    if allowed_vendors is not None:
+        chosen = [s for s in chosen if s.vendor in allowed_vendors]
+    if not chosen:
+        raise InputError([f"{path}: systems: no system left after the vendor/system filters"])
+    return chosen
+
+
+def _unknown(path: Path | str, field_path: str, value: str, known: dict[str, Any]) -> str:
+    import difflib
+
+    near = difflib.get_close_matches(value, list(known), n=3, cutoff=0.5)
+    hint = f" (did you mean {', '.join(near)}?)" if near else ""
+    where = f"{path}: {field_path}: " if field_path else f"{path} "
+    return f"{where}found '{value}'; expected a catalog id{hint}"
+
+
+def _check_references(problem: Problem, catalog: Catalog, path: Path) -> None:
+    errors: list[str] = []
+    for i, w in enumerate(problem.workloads):
+        if w.model not in catalog.models:
+            errors.append(_unknown(path, f"workloads[{i}:{w.id}].model", w.model, catalog.models))
+    for i, e in enumerate(problem.existing):
+        if e.system not in catalog.systems:
+            errors.append(_unknown(path, f"existing[{i}].system", e.system, catalog.systems))
+        elif problem.site(e.site).kind == SiteKind.cloud:
+            errors.append(f"{path}: existing[{i}].site: '{e.site}' is a cloud site; expected an owned site")
+    for sid in problem.policy.max_purchases or {}:
+        if sid not in catalog.systems:
+            errors.append(_unknown(path, "policy.max_purchases", sid, catalog.systems))
+    if errors:
+        raise InputError(errors)
+
+
+def read_forecast(
+    path: Path, problem: Problem
+) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str, str], float]]:
+    """Read `period,workload,output_tokens_per_s` (or `requests_per_s`) [,site] rows.
+
+    Requests/s are turned into output tokens/s with the workload's output tokens per request.
+    Rows for the same (period, workload[, site]) are an error, not silently summed.
+    """
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+            header = rows[0].keys() if rows else []
+    except FileNotFoundError:
+        raise InputError([f"{path}: forecast file not found"]) from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError([f"{path}: cannot read forecast CSV ({exc})"]) from None
+    columns = set(header)
+    errors: list[str] = []
+    if not rows:
+        raise InputError([f"{path}: no rows; expected columns period,workload,output_tokens_per_s"])
+    rate_column = "output_tokens_per_s" if "output_tokens_per_s" in columns else "requests_per_s"
+    for required in ("period", "workload"):
+        if required not in columns:
+            errors.append(f"{path}: header: missing column '{required}'")
+    if rate_column not in columns:
+        errors.append(f"{path}: header: missing column 'output_tokens_per_s' (or 'requests_per_s')")
+    unknown = columns - {"period", "workload", "site", "output_tokens_per_s", "requests_per_s"}
+    if unknown:
+        errors.append(
+            f"{path}: header: unknown column(s) {', '.join(sorted(unknown))}; expected "
+            "period, workload, output_tokens_per_s or requests_per_s, and optional site"
+        )
+    if errors:
+        raise InputError(errors)
+    periods = [p.id for p in problem.periods]
+    workloads = {w.id: w for w in problem.workloads}
+    sites = {s.id for s in problem.sites}
+    demand = {(w, p): 0.0 for w in workloads for p in periods}
+    site_demand: dict[tuple[str, str, str], float] = {}
+    seen: set[tuple[str, str, str]] = set()
+    for line, row in enumerate(rows, start=2):
+        period, workload, site = row.get("period"), row.get("workload"), row.get("site") or ""
+        where = f"{path}: line {line}"
+        if period not in periods:
+            errors.append(f"{where}: period: found '{period}'; expected one of {', '.join(periods)}")
+            continue
+        if workload not in workloads:
+            errors.append(
+                f"{where}: workload: found '{workload}'; expected one of {', '.join(workloads)}"
+            )
+            continue
+        if site and site not in sites:
+            errors.append(f"{where}: site: found '{site}'; expected one of {', '.join(sorted(sites))}")
+            continue
+        try:
+            value = float(row.get(rate_column) or "")
+        except ValueError:
+            errors.append(f"{where}: {rate_column}: found '{row.get(rate_column)}'; expected a number")
+            continue
+        if not math.isfinite(value) or value < 0:
+            errors.append(f"{where}: {rate_column}: found {value}; expected a finite number ≥ 0")
+            continue
+        key = (period, workload, site)
+        if key in seen:
+            errors.append(f"{where}: duplicate row for period {period}, workload {workload}"
+                          + (f", site {site}" if site else ""))
+            continue
+        seen.add(key)
+        if rate_column == "requests_per_s":
+            value *= workloads[workload].output_tokens
+        demand[(workload, period)] += value
+        if site:
+            site_demand[(workload, period, site)] = value
+    if errors:
+        raise InputError(errors)
+    return demand, site_demand

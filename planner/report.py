@@ -1,0 +1,168 @@
+"""Render plans: terminal tables (rich), JSON, CSV, and atomic writes of every table."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from planner.plan import Plan, describe_binding
+from planner.units import format_power_kw, format_rate, format_usd
+
+
+def to_json(payload: Mapping[str, Any]) -> str:
+    """Deterministic JSON: sorted keys, fixed indentation, NaN never emitted."""
+    return json.dumps(payload, indent=2, sort_keys=True, allow_nan=False, default=str) + "\n"
+
+
+def plan_tables(plan: Plan) -> dict[str, pd.DataFrame]:
+    """The tables `--out` writes and `--format csv` prints."""
+    summary = pd.DataFrame(
+        [{"metric": k, "value": v} for k, v in plan.metrics.items()]
+        + [{"metric": f"tco_{k}_usd", "value": v} for k, v in plan.tco_usd.items()]
+    )
+    return {
+        "summary": summary,
+        "fleet": plan.fleet,
+        "deployments": plan.deployments,
+        "sites": plan.sites,
+        "demand": plan.demand,
+        "costs": plan.costs,
+    }
+
+
+def tables_to_csv(tables: Mapping[str, pd.DataFrame]) -> str:
+    """Several tables in one stream, each after a `# table: NAME` line."""
+    out = io.StringIO()
+    for name, frame in tables.items():
+        out.write(f"# table: {name}\n")
+        frame.to_csv(out, index=False, lineterminator="\n", float_format="%.6g")
+    return out.getvalue()
+
+
+def write_atomically(directory: Path, files: Mapping[str, str]) -> list[Path]:
+    """Write every file to a temporary name first, then rename each into place.
+
+    Nothing half-written is ever visible: if any write fails, the temporaries are removed and
+    previous results in `directory` stay intact."""
+    directory.mkdir(parents=True, exist_ok=True)
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for name, text in files.items():
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            staged.append((Path(tmp), directory / name))
+    except BaseException:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    for tmp, final in staged:
+        os.replace(tmp, final)
+    return [final for _, final in staged]
+
+
+def write_plan(plan: Plan, directory: Path) -> list[Path]:
+    """plan.json plus one CSV per table."""
+    files = {"plan.json": to_json(plan.to_dict())}
+    for name, frame in plan_tables(plan).items():
+        files[f"{name}.csv"] = frame.to_csv(index=False, lineterminator="\n", float_format="%.6g")
+    return write_atomically(directory, files)
+
+
+def _fmt(value: Any, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def print_plan(plan: Plan, console: Console) -> None:
+    """The terminal view: headline, fleet, deployments, cost breakdown, what binds."""
+    m = plan.metrics
+    gap = "" if plan.mip_gap is None or math.isnan(plan.mip_gap) else f", gap {plan.mip_gap:.3%}"
+    console.print(f"[bold]{plan.name}[/bold] — {plan.status.value}{gap}, "
+                  f"solved in {plan.solve_seconds:.2f} s")
+    headline = Table(show_header=False, box=None, pad_edge=False)
+    headline.add_row("Total cost (discounted)", format_usd(plan.tco_usd["total"]))
+    headline.add_row("$ per million output tokens", f"${plan.usd_per_million_output_tokens:,.3f}")
+    headline.add_row("Delivered output tokens", format_rate(plan.delivered_output_tokens))
+    if plan.served_scale is not None:
+        headline.add_row("Served scale of the demand mix", f"{plan.served_scale:,.3f}×")
+    headline.add_row("Peak accelerators / systems / racks",
+                     f"{m['peak_accelerators']:,.0f} / {m['peak_systems']:,.0f} / "
+                     f"{m['peak_racks']:,.0f}")
+    headline.add_row("Peak facility power", format_power_kw(m["peak_power_mw"] * 1000))
+    headline.add_row("Output tok/s per accelerator / per MW (last period)",
+                     f"{_fmt(m['output_tokens_per_s_per_accelerator'], 1)} / "
+                     f"{format_rate(m['output_tokens_per_s_per_mw'])}"
+                     if not math.isnan(m["output_tokens_per_s_per_mw"]) else
+                     f"{_fmt(m['output_tokens_per_s_per_accelerator'], 1)} / -")
+    headline.add_row("Cost basis", plan.cost_basis)
+    console.print(headline)
+
+    fleet = Table(title="Fleet", title_justify="left")
+    for col in ("period", "site", "system", "systems", "accelerators", "racks", "power", "bought",
+                "existing"):
+        fleet.add_column(col, justify="right" if col not in ("period", "site", "system") else "left")
+    for r in plan.fleet.itertuples(index=False):
+        fleet.add_row(r.period, r.site, r.system, f"{r.systems:,}", f"{r.accelerators:,}",
+                      f"{r.racks:,}", format_power_kw(r.power_kw), f"{r.purchased:,}",
+                      f"{r.existing:,}")
+    console.print(fleet)
+
+    dep = Table(title="Deployments", title_justify="left")
+    for col in ("period", "site", "workload", "system", "mode", "TP×PP×EP", "conc.", "replicas",
+                "accel.", "out tok/s", "TTFT ms", "TPOT ms"):
+        dep.add_column(col, justify="left" if col in ("period", "site", "workload", "system",
+                                                       "mode") else "right")
+    for r in plan.deployments.itertuples(index=False):
+        mode = r.mode + (" +spec" if r.speculative else "")
+        dep.add_row(r.period, r.site, r.workload, r.system, mode, f"{r.tp}×{r.pp}×{r.ep}",
+                    str(r.concurrency), f"{r.replicas:,}", f"{r.accelerators:,}",
+                    format_rate(r.output_tokens_per_s), f"{r.ttft_ms:,.0f}", f"{r.tpot_ms:,.1f}")
+    console.print(dep)
+
+    costs = Table(title="Cost breakdown (discounted)", title_justify="left")
+    costs.add_column("component")
+    costs.add_column("USD", justify="right")
+    costs.add_column("share", justify="right")
+    total = plan.tco_usd["total"] or 1.0
+    for k, v in plan.tco_usd.items():
+        if k != "total" and v:
+            costs.add_row(k, format_usd(v), f"{v / total:.1%}")
+    costs.add_row("[bold]total[/bold]", format_usd(plan.tco_usd["total"]), "100%")
+    console.print(costs)
+
+    sites = Table(title="Sites", title_justify="left")
+    for col in ("period", "site", "power", "budget", "racks", "limit"):
+        sites.add_column(col, justify="left" if col in ("period", "site") else "right")
+    for r in plan.sites.itertuples(index=False):
+        budget = r.power_budget_kw
+        sites.add_row(r.period, r.site, format_power_kw(r.power_kw),
+                      "-" if budget is None or pd.isna(budget) else format_power_kw(budget),
+                      f"{r.racks:,}",
+                      "-" if r.rack_limit is None or pd.isna(r.rack_limit) else f"{r.rack_limit:,.0f}")
+    console.print(sites)
+
+    if plan.bindings:
+        console.print("[bold]What binds[/bold]")
+        for b in plan.bindings:
+            console.print(f"  • {describe_binding(b, plan.horizon_years)}")
+    else:
+        console.print("[bold]What binds:[/bold] no power, rack or supply limit binds; "
+                      "the plan is set by demand and cost.")
+    for note in plan.notes:
+        console.print(f"[dim]note: {note}[/dim]")

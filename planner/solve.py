@@ -1,0 +1,273 @@
+"""The only module that talks to a solver: HiGHS through Pyomo's `highs` interface.
+
+`solve(data, options)` builds the MIP, solves it, and returns a `SolveResult` with a normalised
+status. An infeasible problem is re-solved as an elastic copy whose slacks say what to relax and
+by how much. Binding limits (power, racks, supply) are valued by re-solving with one more unit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+import pyomo.environ as pyo
+from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
+from pyomo.contrib.solver.solvers.highs import Highs
+
+from planner.coefficients import RATE, USD, ModelData
+from planner.formulation import build_model
+from planner.schema import Objective
+
+
+class Status(StrEnum):
+    optimal = "optimal"
+    feasible = "feasible"
+    """A limit was hit: the incumbent is returned with its gap and bound."""
+    infeasible = "infeasible"
+    unbounded = "unbounded"
+    no_solution = "no_solution"
+    """A limit was hit before any integer-feasible point was found."""
+    interrupted = "interrupted"
+    error = "error"
+
+    @property
+    def has_plan(self) -> bool:
+        return self in (Status.optimal, Status.feasible)
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    time_limit_s: float = 60.0
+    """Wall-clock limit for each HiGHS call."""
+    mip_gap: float = 1e-4
+    """Relative MIP gap at which HiGHS stops."""
+    threads: int | None = None
+    """HiGHS threads (None: HiGHS decides)."""
+    shadow_prices: bool = True
+    """Re-solve with each binding limit relaxed by one unit to value it."""
+    verbose: bool = False
+    """Stream the HiGHS log."""
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A limit the plan runs into, and what one more unit of it is worth."""
+
+    kind: str
+    """power, racks or supply."""
+    site: str
+    period: str
+    used: float
+    limit: float
+    unit: str
+    """MW, rack or system."""
+    value_usd: float | None = None
+    """Discounted cost saved over the horizon by one more unit (None: not re-solved)."""
+
+
+@dataclass
+class SolveResult:
+    status: Status
+    model: pyo.ConcreteModel | None
+    data: ModelData
+    objective: float = math.nan
+    """Objective in model units ($M, or α for max_served_scale)."""
+    bound: float = math.nan
+    gap: float = math.nan
+    seconds: float = 0.0
+    served_scale: float | None = None
+    """α of max_served_scale."""
+    message: str = ""
+    diagnosis: list[str] = field(default_factory=list)
+    """For infeasible problems: what to relax and by how much."""
+    bindings: list[Binding] = field(default_factory=list)
+    """Limits the plan runs into, with the value of one more unit (min_tco)."""
+
+
+_TERMINATION = {
+    TerminationCondition.convergenceCriteriaSatisfied: Status.optimal,
+    TerminationCondition.maxTimeLimit: Status.feasible,
+    TerminationCondition.iterationLimit: Status.feasible,
+    TerminationCondition.objectiveLimit: Status.feasible,
+    TerminationCondition.minStepLength: Status.feasible,
+    TerminationCondition.provenInfeasible: Status.infeasible,
+    TerminationCondition.locallyInfeasible: Status.infeasible,
+    TerminationCondition.infeasibleOrUnbounded: Status.infeasible,
+    TerminationCondition.unbounded: Status.unbounded,
+    TerminationCondition.interrupted: Status.interrupted,
+}
+
+
+def _highs(options: SolveOptions, time_limit_s: float | None = None) -> Highs:
+    solver = Highs()
+    solver.config.load_solutions = False
+    solver.config.raise_exception_on_nonoptimal_result = False
+    solver.config.time_limit = time_limit_s if time_limit_s is not None else options.time_limit_s
+    solver.config.rel_gap = options.mip_gap
+    solver.config.tee = options.verbose
+    if options.threads:
+        solver.config.threads = options.threads
+    solver.config.solver_options["random_seed"] = 0
+    return solver
+
+
+def _run(model: pyo.ConcreteModel, options: SolveOptions) -> tuple[Status, float, float, float]:
+    """Solve once; load the solution if there is one. Returns (status, objective, bound, gap)."""
+    results = _highs(options).solve(model)
+    status = _TERMINATION.get(results.termination_condition, Status.error)
+    has_solution = results.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)
+    if status in (Status.feasible, Status.interrupted) and not has_solution:
+        status = Status.no_solution
+    if status == Status.interrupted and has_solution:
+        status = Status.feasible
+    if status == Status.optimal and not has_solution:
+        status = Status.error
+    objective = bound = gap = math.nan
+    if has_solution and status.has_plan:
+        results.solution_loader.load_vars()
+        objective = float(results.incumbent_objective)
+        bound = float(results.objective_bound) if results.objective_bound is not None else math.nan
+        if math.isfinite(bound):
+            gap = abs(objective - bound) / max(abs(objective), 1e-9)
+            if status == Status.optimal and gap > max(options.mip_gap * 1.01, 1e-6) and \
+                    results.termination_condition != TerminationCondition.convergenceCriteriaSatisfied:
+                status = Status.feasible
+        else:
+            gap = 0.0 if status == Status.optimal else math.nan
+    return status, objective, bound, gap
+
+
+def solve(data: ModelData, options: SolveOptions | None = None) -> SolveResult:
+    """Build and solve the MIP for `data`; diagnose infeasibility with an elastic re-solve."""
+    options = options or SolveOptions()
+    started = time.perf_counter()
+    model = build_model(data)
+    status, objective, bound, gap = _run(model, options)
+    result = SolveResult(status, model, data, objective, bound, gap)
+    if status.has_plan and data.objective == Objective.max_served_scale:
+        result.served_scale = pyo.value(model.alpha)
+        _second_stage_min_cost(model, result, options)
+    if status == Status.infeasible:
+        result.diagnosis = diagnose(data, options)
+        result.message = "no plan satisfies every constraint; " + (
+            "; ".join(result.diagnosis) if result.diagnosis else "the elastic re-solve found no cause"
+        )
+    elif status == Status.no_solution:
+        result.message = (
+            f"no integer-feasible plan found within the time limit of {options.time_limit_s:g} s; "
+            "raise --time-limit"
+        )
+    elif status == Status.unbounded:
+        result.message = (
+            "the objective is unbounded: with max_served_scale, give every site a power budget "
+            "or rack limit"
+        )
+    elif status == Status.error:
+        result.message = "HiGHS returned no usable solution"
+    if result.status.has_plan:
+        result.bindings = find_bindings(model, data)
+        if options.shadow_prices and data.objective == Objective.min_tco:
+            result.bindings = marginal_values(data, objective, result.bindings, options)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _second_stage_min_cost(
+    model: pyo.ConcreteModel, result: SolveResult, options: SolveOptions
+) -> None:
+    """After maximizing α, hold α at its optimum (less the gap) and minimize cost."""
+    alpha = pyo.value(model.alpha)
+    model.objective.deactivate()
+    model.alpha_floor = pyo.Constraint(expr=model.alpha >= alpha * (1 - options.mip_gap) - 1e-9)
+    model.min_cost = pyo.Objective(expr=model.cost, sense=pyo.minimize)
+    status, objective, bound, gap = _run(model, options)
+    if status.has_plan:
+        result.status = Status.optimal if result.status == Status.optimal else result.status
+        result.objective, result.bound, result.gap = objective, bound, gap
+        result.served_scale = pyo.value(model.alpha)
+
+
+def diagnose(data: ModelData, options: SolveOptions) -> list[str]:
+    """Solve the elastic copy; one line per relaxed quantity, largest first."""
+    model = build_model(data, elastic=True)
+    status, *_ = _run(model, options)
+    if not status.has_plan:
+        return [f"the elastic re-solve ended {status.value}"]
+    lines: list[tuple[float, str]] = []
+    for (w, p), var in getattr(model, "unserved", {}).items():
+        short = (var.value or 0.0) * RATE
+        if short > 1e-6 * max(1.0, data.demand[(w, p)] * RATE):
+            need = data.demand[(w, p)] * RATE
+            lines.append((1e9 + short, f"workload {w}, {p}: {short:,.0f} of {need:,.0f} output "
+                          "tok/s cannot be served by any allowed system within its SLO and sites"))
+    for (l, p), var in getattr(model, "power_slack", {}).items():
+        if (var.value or 0.0) > 1e-6:
+            lines.append((1e6 * var.value, f"site {l}, {p}: power short by {var.value:,.2f} MW "
+                          f"(budget {data.power_budget_mw[(l, p)]:,.2f} MW)"))
+    for (l, p), var in getattr(model, "rack_slack", {}).items():
+        if (var.value or 0.0) > 1e-6:
+            lines.append((1e3 * var.value, f"site {l}, {p}: {math.ceil(var.value - 1e-6)} more rack "
+                          f"positions needed (limit {data.rack_limit[(l, p)]:,.0f})"))
+    for (l, p), var in getattr(model, "quota_slack", {}).items():
+        if (var.value or 0.0) > 1e-6:
+            lines.append((var.value, f"site {l}, {p}: accelerator quota short by "
+                          f"{math.ceil(var.value - 1e-6)}"))
+    if hasattr(model, "budget_slack") and (model.budget_slack.value or 0.0) > 1e-6:
+        lines.append((1e5, f"budget short by ${model.budget_slack.value:,.2f}M"))
+    return [text for _, text in sorted(lines, key=lambda t: -t[0])]
+
+
+MAX_MARGINAL_RESOLVES = 6
+
+
+def find_bindings(model: pyo.ConcreteModel, data: ModelData) -> list[Binding]:
+    """Limits with too little left for one more of the smallest system that could use it."""
+    found: list[Binding] = []
+    for (l, p), con in getattr(model, "power", {}).items():
+        used = pyo.value(con.body)
+        limit = data.power_budget_mw[(l, p)]
+        smallest = min((data.power_mw[(s, l2)] for s, l2 in data.sl if l2 == l), default=0.0)
+        if limit - used < smallest - 1e-9:
+            found.append(Binding("power", l, p, used, limit, "MW"))
+    for (l, p), con in getattr(model, "space", {}).items():
+        used = pyo.value(con.body)
+        limit = data.rack_limit[(l, p)]
+        if limit - used < 1 - 1e-6:
+            found.append(Binding("racks", l, p, used, limit, "rack"))
+    for (s, p), con in getattr(model, "supply", {}).items():
+        used = pyo.value(con.body)
+        if used >= data.max_purchases[s] - 1e-6:
+            found.append(Binding("supply", s, p, used, data.max_purchases[s], "system"))
+    return found
+
+
+def marginal_values(
+    data: ModelData, base_cost_musd: float, bindings: list[Binding], options: SolveOptions
+) -> list[Binding]:
+    """Re-solve with one more unit of each binding limit; the cost saved is its value.
+
+    Integer fleets make LP duals meaningless here (a fixed fleet leaves power rows without
+    free variables), so the value is measured the honest way: by a MIP re-solve."""
+    valued: list[Binding] = []
+    quick = SolveOptions(
+        time_limit_s=min(options.time_limit_s, 20.0), mip_gap=options.mip_gap,
+        threads=options.threads, shadow_prices=False,
+    )
+    for i, b in enumerate(bindings):
+        if i >= MAX_MARGINAL_RESOLVES or data.objective != Objective.min_tco:
+            valued.append(b)
+            continue
+        if b.kind == "power":
+            changed = replace(data, power_budget_mw={**data.power_budget_mw,
+                                                     (b.site, b.period): b.limit + 1.0})
+        elif b.kind == "racks":
+            changed = replace(data, rack_limit={**data.rack_limit, (b.site, b.period): b.limit + 1})
+        else:
+            changed = replace(data, max_purchases={**data.max_purchases, b.site: int(b.limit) + 1})
+        model = build_model(changed)
+        status, objective, *_ = _run(model, quick)
+        value = (base_cost_musd - objective) * USD if status.has_plan else None
+        valued.append(replace(b, value_usd=None if value is None else max(0.0, value)))
+    return valued
