@@ -263,8 +263,9 @@ def estimate(
 @app.command()
 @guarded
 def calibrate(
-    csv_path: Annotated[Path | None, typer.Option("--csv", help="Measured results CSV "
-                                                  "(default: ../shared/reference/mlperf_v51_calibration.csv).")] = None,
+    csv_path: Annotated[Path | None, typer.Option(
+        "--csv", help="Measured results CSV (default: the MLPerf v5.1 reference beside the repo)."
+    )] = None,
     write: Annotated[bool, typer.Option("--write", help="Store the fitted parameters in "
                                         "catalogs/calibration.yaml.")] = False,
     format: FormatOpt = Format.table,
@@ -369,7 +370,8 @@ def catalog_rows(catalog: Any, kind: str, vendor: str | None) -> list[dict[str, 
                 "form": "whole rack" if s.whole_rack else (f"{s.rack_units}U" if s.rack_units else "cloud"),
                 "cooling": s.cooling.value, "price_usd": s.price_usd,
                 "rent_usd_per_acc_h": s.rent_usd_per_accelerator_hour,
-                "tco_hyperscaler_usd_per_acc_h": tiers.hyperscaler_usd_per_accelerator_hour if tiers else None,
+                "tco_hyperscaler_usd_per_acc_h":
+                    tiers.hyperscaler_usd_per_accelerator_hour if tiers else None,
             })
     elif kind == "accelerators":
         for a in sorted(catalog.accelerators.values(), key=lambda a: (a.vendor, a.id)):

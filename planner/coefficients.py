@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from planner.costs import (
-    HOURS_PER_YEAR,
     busy_energy_usd,
     discount_factors,
+    rent_price,
     system_costs,
     system_power_kw,
     tier_price,
@@ -124,7 +124,7 @@ def build_data(inputs: Inputs, candidates: pd.DataFrame) -> ModelData:
     for site in problem.sites:
         for s in inputs.systems:
             if site.kind == SiteKind.cloud:
-                if s.rent_usd_per_accelerator_hour is None:
+                if rent_price(s) is None:
                     continue
             else:
                 if s.rent_only:
@@ -250,6 +250,3 @@ def build_data(inputs: Inputs, candidates: pd.DataFrame) -> ModelData:
         notes=notes,
     )
 
-
-def years(hours: float) -> float:
-    return hours / HOURS_PER_YEAR

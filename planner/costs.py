@@ -43,6 +43,15 @@ def discount_factors(hours: list[float], rate: float) -> list[float]:
     return factors
 
 
+def rent_price(system: System) -> float | None:
+    """$/accelerator-hour to rent a system: its rental price, else its published rental tier."""
+    if system.rent_usd_per_accelerator_hour is not None:
+        return system.rent_usd_per_accelerator_hour
+    if system.tco_tiers is not None:
+        return system.tco_tiers.rental_usd_per_accelerator_hour
+    return None
+
+
 def tier_price(system: System, tier: TcoTier) -> float | None:
     """The system's published all-in $/accelerator-hour for `tier`, if any."""
     if system.tco_tiers is None:
@@ -76,7 +85,7 @@ def system_costs(system: System, site: Site, finance: Finance, hours: float) -> 
     """Cost lines of one system for a period of `hours` at `site` (see module docstring)."""
     years = hours / HOURS_PER_YEAR
     if site.kind == SiteKind.cloud:
-        rent = (system.rent_usd_per_accelerator_hour or 0.0) * site.rent_markup
+        rent = (rent_price(system) or 0.0) * site.rent_markup
         return SystemCosts(0, 0, 0, 0, rent * system.accelerators * hours, 0)
     if finance.cost_basis == CostBasis.tco_tier:
         price = tier_price(system, finance.tco_tier) or 0.0

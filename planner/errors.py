@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -53,30 +54,87 @@ def _path(loc: Iterable[Any], data: Any) -> str:
     return "".join(parts) or "(top level)"
 
 
+def _is_branch(item: Any) -> bool:
+    """A pydantic union-member tag in a location, e.g. `dict[str,float]` or `function-after[...]`."""
+    return isinstance(item, str) and "[" in item and "]" in item
+
+
+def _drop_union_noise(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Of the errors from the members of one union, keep the informative ones.
+
+    A value that fails every member of `float | dict[str, float]` yields one error per member; the
+    "input should be a valid dictionary" of the member that does not apply is noise, so type
+    mismatches are dropped whenever another member says something more specific.
+    """
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for err in errors:
+        tags = [i for i, item in enumerate(err["loc"]) if _is_branch(item)]
+        if tags:
+            groups.setdefault(tuple(err["loc"][: tags[0]]), []).append(err)
+    drop: set[int] = set()
+    for members in groups.values():
+        specific = [e for e in members if not e["type"].endswith("_type")]
+        noise = [e for e in members if e["type"].endswith("_type")]
+        for e in noise if specific else noise[1:]:
+            drop.add(id(e))
+    return [e for e in errors if id(e) not in drop]
+
+
+def _expected(msg: str) -> str:
+    """Pydantic's 'Input should be greater than 0' -> 'a value greater than 0'."""
+    msg = msg.removeprefix("Input should be ").split(", unable to parse")[0]
+    msg = re.sub(r"^(greater|less) than", r"a value \1 than", msg)
+    msg = re.sub(r"^String should match", "a string matching", msg)
+    msg = re.sub(r"^String should have", "a string with", msg)
+    msg = re.sub(r"^List should have", "a list with", msg)
+    return msg[0].lower() + msg[1:] if msg else msg
+
+
+_CROSS_CHECK = re.compile(r"^[\w.\[\]:-]+: ")
+
+
 def describe_validation_error(
     error: ValidationError, file: Path | str, data: Any, prefix: str = ""
 ) -> list[str]:
     """One line per pydantic error: `file: path: what was found; what is expected`."""
     lines: list[str] = []
     seen: set[str] = set()
-    for err in error.errors(include_url=False):
-        loc = [x for x in err["loc"] if not (isinstance(x, str) and "[" in x and "]" in x)]
+    for err in _drop_union_noise(error.errors(include_url=False)):
+        loc = [x for x in err["loc"] if not _is_branch(x)]
         path = _path(loc, data)
         if prefix:
             path = f"{prefix}.{path}" if path != "(top level)" else prefix
         kind = err["type"]
-        msg = err["msg"].removeprefix("Value error, ")
+        msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        found = err.get("input")
+        shown = repr(found) if not isinstance(found, dict | list) else type(found).__name__
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
         if kind == "extra_forbidden":
-            line = f"{file}: {path}: unknown key (check the spelling; allowed keys are listed by `planner schema`)"
+            found_lines = [f"{file}: {path}: unknown key (check the spelling; `planner schema` lists "
+                           "the allowed keys)"]
         elif kind == "missing":
-            line = f"{file}: {path}: required field is missing"
+            found_lines = [f"{file}: {path}: required field is missing"]
+        elif kind in ("value_error", "assertion_error") and isinstance(found, dict | list):
+            # a cross-field check: its message says what is wrong, often for several fields
+            parts = msg.split("; ")
+            if all(_CROSS_CHECK.match(p) for p in parts):
+                found_lines = [f"{file}: {p}" if path == "(top level)" else f"{file}: {path}.{p}"
+                               for p in parts]
+            else:
+                found_lines = [f"{file}: {path}: {msg}"]
+        elif kind in ("value_error", "assertion_error"):
+            text = f"{path}: {msg}" if str(found) in msg else f"{path}: found {shown}; {msg}"
+            found_lines = [f"{file}: {text}"]
         else:
-            found = err.get("input")
-            shown = repr(found) if not isinstance(found, dict | list) else type(found).__name__
-            if len(shown) > 60:
-                shown = shown[:57] + "..."
-            line = f"{file}: {path}: found {shown}; expected {msg[0].lower() + msg[1:]}"
-        if line not in seen:
-            seen.add(line)
-            lines.append(line)
+            line = f"{file}: {path}: found {shown}; expected {_expected(msg)}"
+            if kind in ("float_parsing", "int_parsing") and isinstance(found, str) and re.fullmatch(
+                r"\s*[-+]?[\d.]+\s*[a-zA-Z/%]+\s*", found
+            ):
+                line += " (write the number alone: the unit is part of the field name)"
+            found_lines = [line]
+        for line in found_lines:
+            if line not in seen:
+                seen.add(line)
+                lines.append(line)
     return lines

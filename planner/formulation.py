@@ -222,7 +222,8 @@ def add_power(m: pyo.ConcreteModel, d: ModelData) -> None:
 
 def add_policy(m: pyo.ConcreteModel, d: ModelData) -> None:
     """Vendor share: Σ_{s of v} acc_s n ≤ share · Σ_s acc_s n per period; minimum vendors:
-    n[s,l,p] ≤ M · z[v,p], Σ_v z[v,p] ≥ min_vendors (z binary); budget: total cost ≤ cap."""
+    z[v,p] ≤ Σ_{s of v, l} n[s,l,p] (a vendor counts only if it has systems), Σ_v z[v,p] ≥
+    min_vendors (z binary); the budget cap is added with the objective."""
     vendors = sorted(set(d.vendor.values()))
     if d.max_vendor_share is not None:
         m.vendor_share = pyo.Constraint(
@@ -233,28 +234,14 @@ def add_policy(m: pyo.ConcreteModel, d: ModelData) -> None:
         )
     if d.min_vendors is not None:
         m.uses_vendor = pyo.Var(vendors, d.periods, within=pyo.Binary)
-        big = {s: _max_systems(d, s) for s in d.systems}
         m.vendor_link = pyo.Constraint(
-            m.SLP, rule=lambda m, s, l, p: m.n[s, l, p] <= big[s] * m.uses_vendor[d.vendor[s], p]
+            vendors, d.periods,
+            rule=lambda m, v, p: m.uses_vendor[v, p]
+            <= sum(m.n[s, l, p] for s, l in d.sl if d.vendor[s] == v),
         )
         m.min_vendors = pyo.Constraint(
             d.periods, rule=lambda m, p: sum(m.uses_vendor[v, p] for v in vendors) >= d.min_vendors
         )
-
-
-def _max_systems(d: ModelData, s: str) -> float:
-    """A valid big-M for n[s,·,·]: the most systems any site's power or racks allow."""
-    bound = 0.0
-    for s2, l in d.sl:
-        if s2 != s:
-            continue
-        caps = [1e5]
-        if l in d.owned_sites:
-            caps += [d.power_budget_mw[(l, p)] / d.power_mw[(s, l)] for p in d.periods
-                     if d.power_mw[(s, l)] > 0]
-            caps += [d.rack_limit[(l, p)] * d.systems_per_rack[(s, l)] for p in d.periods]
-        bound = max(bound, min(caps))
-    return math.floor(bound) + 1
 
 
 def cost_expression(m: pyo.ConcreteModel, d: ModelData) -> object:

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-import pyomo.environ as pyo
 
 from planner.coefficients import MW, RATE, USD, ModelData
 from planner.costs import SystemCosts, usd_per_million_tokens

@@ -244,9 +244,10 @@ def read_forecast(
     Rows for the same (period, workload[, site]) are an error, not silently summed.
     """
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-            header = rows[0].keys() if rows else []
+        with path.open(newline="", encoding="utf-8-sig") as handle:  # -sig: Excel's BOM
+            reader = csv.DictReader(handle, skipinitialspace=True)
+            rows = [(reader.line_num, row) for row in reader]  # line_num: blank lines count
+            header = [str(c).strip() for c in reader.fieldnames or []]
     except FileNotFoundError:
         raise InputError([f"{path}: forecast file not found"]) from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
@@ -254,17 +255,20 @@ def read_forecast(
     columns = set(header)
     errors: list[str] = []
     if not rows:
-        raise InputError([f"{path}: no rows; expected columns period,workload,output_tokens_per_s"])
+        raise InputError([f"{path}: no rows; expected a header period,workload,output_tokens_per_s "
+                          "and one row per period and workload"])
     rate_column = "output_tokens_per_s" if "output_tokens_per_s" in columns else "requests_per_s"
     for required in ("period", "workload"):
         if required not in columns:
-            errors.append(f"{path}: header: missing column '{required}'")
+            errors.append(f"{path}: line 1 (header): missing column '{required}'")
     if rate_column not in columns:
-        errors.append(f"{path}: header: missing column 'output_tokens_per_s' (or 'requests_per_s')")
+        errors.append(
+            f"{path}: line 1 (header): missing column 'output_tokens_per_s' (or 'requests_per_s')"
+        )
     unknown = columns - {"period", "workload", "site", "output_tokens_per_s", "requests_per_s"}
     if unknown:
         errors.append(
-            f"{path}: header: unknown column(s) {', '.join(sorted(unknown))}; expected "
+            f"{path}: line 1 (header): unknown column(s) {', '.join(sorted(unknown))}; expected "
             "period, workload, output_tokens_per_s or requests_per_s, and optional site"
         )
     if errors:
@@ -274,10 +278,15 @@ def read_forecast(
     sites = {s.id for s in problem.sites}
     demand = {(w, p): 0.0 for w in workloads for p in periods}
     site_demand: dict[tuple[str, str, str], float] = {}
-    seen: set[tuple[str, str, str]] = set()
-    for line, row in enumerate(rows, start=2):
-        period, workload, site = row.get("period"), row.get("workload"), row.get("site") or ""
+    seen: dict[tuple[str, str, str], int] = {}
+    for line, raw in rows:
         where = f"{path}: line {line}"
+        if None in raw:
+            errors.append(f"{where}: found {len(header) + len(raw[None])} cells; expected "
+                          f"{len(header)}, one per header column")
+            continue
+        row = {str(k).strip(): v.strip() if isinstance(v, str) else v for k, v in raw.items()}
+        period, workload, site = row.get("period"), row.get("workload"), row.get("site") or ""
         if period not in periods:
             errors.append(f"{where}: period: found '{period}'; expected one of {', '.join(periods)}")
             continue
@@ -300,9 +309,9 @@ def read_forecast(
         key = (period, workload, site)
         if key in seen:
             errors.append(f"{where}: duplicate row for period {period}, workload {workload}"
-                          + (f", site {site}" if site else ""))
+                          + (f", site {site}" if site else "") + f" (first at line {seen[key]})")
             continue
-        seen.add(key)
+        seen[key] = line
         if rate_column == "requests_per_s":
             value *= workloads[workload].output_tokens
         demand[(workload, period)] += value

@@ -628,6 +628,7 @@ class Problem(Strict):
     def _references(self) -> Problem:
         period_ids = [p.id for p in self.periods]
         site_ids = {s.id for s in self.sites}
+        sites_list = ", ".join(s.id for s in self.sites)
         errors: list[str] = []
         for s in self.sites:
             for field in ("power_mw", "racks"):
@@ -648,10 +649,12 @@ class Problem(Strict):
                     )
             for site in w.sites or []:
                 if site not in site_ids:
-                    errors.append(f"workloads.{w.id}.sites: unknown site '{site}'")
+                    errors.append(
+                        f"workloads.{w.id}.sites: unknown site '{site}' (sites are {sites_list})"
+                    )
         for i, e in enumerate(self.existing):
             if e.site not in site_ids:
-                errors.append(f"existing.{i}.site: unknown site '{e.site}'")
+                errors.append(f"existing.{i}.site: unknown site '{e.site}' (sites are {sites_list})")
             if e.retires_after is not None and e.retires_after not in period_ids:
                 errors.append(f"existing.{i}.retires_after: unknown period '{e.retires_after}'")
         if errors:

@@ -19,6 +19,7 @@ from pyomo.contrib.solver.solvers.highs import Highs
 from planner.coefficients import RATE, USD, ModelData
 from planner.formulation import build_model
 from planner.schema import Objective
+from planner.units import format_power_kw
 
 
 class Status(StrEnum):
@@ -204,8 +205,9 @@ def diagnose(data: ModelData, options: SolveOptions) -> list[str]:
                           "tok/s cannot be served by any allowed system within its SLO and sites"))
     for (l, p), var in getattr(model, "power_slack", {}).items():
         if (var.value or 0.0) > 1e-6:
-            lines.append((1e6 * var.value, f"site {l}, {p}: power short by {var.value:,.2f} MW "
-                          f"(budget {data.power_budget_mw[(l, p)]:,.2f} MW)"))
+            lines.append((1e6 * var.value, f"site {l}, {p}: power short by "
+                          f"{format_power_kw(var.value * 1000)} (budget "
+                          f"{format_power_kw(data.power_budget_mw[(l, p)] * 1000)})"))
     for (l, p), var in getattr(model, "rack_slack", {}).items():
         if (var.value or 0.0) > 1e-6:
             lines.append((1e3 * var.value, f"site {l}, {p}: {math.ceil(var.value - 1e-6)} more rack "

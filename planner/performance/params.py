@@ -73,3 +73,11 @@ def params_from_dict(stack: str, data: dict[str, Any]) -> Params:
     names = {f.name for f in fields(Params)}
     values = {k: v for k, v in data.items() if k in names and k not in ("calibrated", "stack")}
     return Params(**values, calibrated=True, stack=stack)
+
+
+def load_params(calibration: dict[str, Any], stack: str) -> Params:
+    """Params of `stack` from a catalog's calibration mapping, else the marked defaults."""
+    data = calibration.get(stack)
+    if isinstance(data, dict):
+        return params_from_dict(stack, data)
+    return replace(DEFAULT_PARAMS, stack=stack)
