@@ -118,8 +118,11 @@ def _numeric_fields_set(entry: BaseModel) -> list[str]:
         value = getattr(entry, name)
         if isinstance(value, bool):
             continue
+        if isinstance(value, BaseModel):  # e.g. tco_tiers: numbers one level down
+            value = value.model_dump()
         if isinstance(value, int | float) or (
-            isinstance(value, dict) and any(isinstance(v, int | float) for v in value.values())
+            isinstance(value, dict)
+            and any(isinstance(v, int | float) and not isinstance(v, bool) for v in value.values())
         ):
             names.append(name)
     return names
