@@ -103,6 +103,50 @@ def rack_fit(system: System, rack_power_kw: float, rack_units: int) -> int:
     return max(0, min(by_power, by_space))
 
 
+POWER_TOLERANCE = 0.01
+"""Relative slack on replica power when one shape is judged to dominate another. Busy energy
+is a few percent of TCO, so this bounds the cost of pruning far below the default MIP gap."""
+
+
+def prune_dominated(candidates: pd.DataFrame) -> pd.DataFrame:
+    """Drop candidates the MIP does not need.
+
+    1. Within one replica shape (workload, system, mode, precision, TP, PP, EP, speculative),
+       keep the highest-rate option: a replica can always be run below its largest
+       SLO-feasible concurrency, so lower concurrencies add nothing but a lower power figure.
+    2. Across shapes, j is dominated by i when i's replica size divides j's and q = a_j / a_i
+       replicas of i deliver at least j's rate at no more power (within POWER_TOLERANCE):
+       q · rate_i ≥ rate_j and q · power_i ≤ (1 + tol) · power_j. The q replicas use exactly
+       j's accelerators. Every option left meets the SLO already, so latency plays no part.
+    Ties keep the first row, so the result is deterministic.
+    """
+    if candidates.empty:
+        return candidates
+    keys = [c for c in ("workload", "system", "mode", "precision") if c in candidates.columns]
+    shape = [*keys, "tp", "pp", "ep", "speculative"]
+    best = candidates.sort_values("output_tokens_per_s", ascending=False, kind="stable")
+    best = best.drop_duplicates(shape, keep="first").sort_index()
+    keep: list[int] = []
+    for _, group in best.groupby(keys, sort=False):
+        acc = group["accelerators"].to_numpy()
+        rate = group["output_tokens_per_s"].to_numpy()
+        power = group["power_kw"].to_numpy()
+        index = group.index.to_numpy()
+        for j in range(len(group)):
+            dominated = False
+            for i in range(len(group)):
+                if i == j or acc[j] % acc[i]:
+                    continue
+                q = acc[j] // acc[i]
+                covers = q * rate[i] >= rate[j] and q * power[i] <= power[j] * (1 + POWER_TOLERANCE)
+                if covers and (q * rate[i] > rate[j] or i < j):
+                    dominated = True
+                    break
+            if not dominated:
+                keep.append(int(index[j]))
+    return candidates.loc[sorted(keep)]
+
+
 def build_data(inputs: Inputs, candidates: pd.DataFrame) -> ModelData:
     """Coefficient tables of the MIP for `inputs`, given the candidate deployment table."""
     problem = inputs.problem
@@ -116,7 +160,11 @@ def build_data(inputs: Inputs, candidates: pd.DataFrame) -> ModelData:
     sites = {s.id: s for s in problem.sites}
     notes: list[str] = []
 
-    cand = candidates[candidates["system"].isin(list(systems))].reset_index(drop=True)
+    offered = candidates[candidates["system"].isin(list(systems))]
+    cand = prune_dominated(offered).reset_index(drop=True)
+    if len(cand) < len(offered):
+        notes.append(f"{len(offered) - len(cand)} of {len(offered)} candidate deployments pruned "
+                     "as dominated (see coefficients.prune_dominated)")
 
     # (system, site) pairs where a system may stand
     sl: list[tuple[str, str]] = []

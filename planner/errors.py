@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 
 class PlannerError(Exception):
@@ -59,14 +60,14 @@ def _is_branch(item: Any) -> bool:
     return isinstance(item, str) and "[" in item and "]" in item
 
 
-def _drop_union_noise(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _drop_union_noise(errors: list[ErrorDetails]) -> list[ErrorDetails]:
     """Of the errors from the members of one union, keep the informative ones.
 
     A value that fails every member of `float | dict[str, float]` yields one error per member; the
     "input should be a valid dictionary" of the member that does not apply is noise, so type
     mismatches are dropped whenever another member says something more specific.
     """
-    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    groups: dict[tuple[Any, ...], list[ErrorDetails]] = {}
     for err in errors:
         tags = [i for i, item in enumerate(err["loc"]) if _is_branch(item)]
         if tags:

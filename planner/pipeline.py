@@ -15,27 +15,35 @@ from planner.solve import SolveOptions, SolveResult, solve
 
 
 def workload_specs(inputs: Inputs) -> list:
-    """The performance model's view of each workload."""
+    """The performance model's view of each workload, one spec per acceptable precision."""
     from planner.performance import WorkloadSpec
 
     return [
         WorkloadSpec(
-            model=w.model, precision=w.precision, input_tokens=w.input_tokens,
+            model=w.model, precision=precision, input_tokens=w.input_tokens,
             output_tokens=w.output_tokens, ttft_ms=w.slo.ttft_ms, tpot_ms=w.slo.tpot_ms,
             speculative=w.speculative, disaggregated=w.disaggregated, name=w.id,
         )
         for w in inputs.problem.workloads
+        for precision in w.precisions
     ]
 
 
 def candidates_for(inputs: Inputs) -> pd.DataFrame:
-    """Candidate deployments of every workload on every allowed system."""
+    """Candidate deployments of every workload on every allowed system, at every precision
+    the workload accepts (column `precision`)."""
     from planner.performance import candidate_table
     from planner.performance.measured import MeasuredTable
 
     measured = MeasuredTable.from_csv(inputs.measured_csv) if inputs.measured_csv else None
-    table = candidate_table(workload_specs(inputs), inputs.systems, inputs.catalog, measured)
-    return table[CANDIDATE_COLUMNS] if len(table) else pd.DataFrame(columns=CANDIDATE_COLUMNS)
+    tables = []
+    for spec in workload_specs(inputs):
+        table = candidate_table([spec], inputs.systems, inputs.catalog, measured)
+        if len(table):
+            tables.append(table[CANDIDATE_COLUMNS].assign(precision=spec.precision.value))
+    if not tables:
+        return pd.DataFrame(columns=[*CANDIDATE_COLUMNS, "precision"])
+    return pd.concat(tables, ignore_index=True)
 
 
 def unservable(inputs: Inputs, data: ModelData) -> list[str]:
@@ -50,14 +58,16 @@ def unservable(inputs: Inputs, data: ModelData) -> list[str]:
             continue
         from planner.performance import explain_infeasible
 
-        specs = {s.name: s for s in workload_specs(inputs)}
+        specs: dict[str, object] = {}
+        for spec in workload_specs(inputs):
+            specs.setdefault(spec.name, spec)  # explain with the first precision listed
         reasons = []
         for system in inputs.systems:
             placeable = any(s == system.id for s, _ in data.sl)
             why = (explain_infeasible(specs[w.id], system, inputs.catalog) if placeable
                    else "cannot be placed at any allowed site (rack power, cooling or rental)")
             reasons.append(f"{system.id}: {why}")
-        lines.append(f"workload {w.id} ({w.model}, {w.precision.value}, SLO "
+        lines.append(f"workload {w.id} ({w.model}, {'/'.join(x.value for x in w.precisions)}, SLO "
                      f"TTFT {w.slo.ttft_ms or '-'} ms / TPOT {w.slo.tpot_ms or '-'} ms) cannot be "
                      "served by any allowed system: " + "; ".join(reasons))
     return lines

@@ -21,7 +21,7 @@ COST_COMPONENTS = ["capex", "energy", "facility", "opex", "rent", "all_in"]
 
 FLEET_COLUMNS = ["period", "site", "system", "vendor", "systems", "accelerators", "racks",
                  "power_kw", "purchased", "existing"]
-DEPLOYMENT_COLUMNS = ["period", "site", "workload", "system", "mode", "tp", "pp", "ep",
+DEPLOYMENT_COLUMNS = ["period", "site", "workload", "system", "precision", "mode", "tp", "pp", "ep",
                       "concurrency", "speculative", "replicas", "accelerators",
                       "output_tokens_per_s", "ttft_ms", "tpot_ms", "memory_gb_per_accelerator",
                       "source"]
@@ -162,6 +162,11 @@ def _capacity_by_period(dep: pd.DataFrame) -> pd.Series:
     return pd.Series(out)
 
 
+def rack_count(systems: int, per_rack: int) -> int:
+    """Racks a number of systems needs: ⌈n ÷ systems per rack⌉ (the MIP's r may carry slack)."""
+    return -(-systems // per_rack)
+
+
 def _value(var: Any) -> float:
     return float(var.value) if var.value is not None else 0.0
 
@@ -183,7 +188,7 @@ def build_plan(name: str, result: SolveResult, horizon_notes: list[str] | None =
         owned = l in d.owned_sites
         existing = d.existing.get((s, l, p), 0)
         bought = round(_value(m.buy[s, l, p])) if owned else 0
-        racks = round(_value(m.r[s, l, p])) if owned else 0
+        racks = rack_count(n, d.systems_per_rack[(s, l)]) if owned else 0
         fleet_rows.append({
             "period": p, "site": l, "system": s, "vendor": d.vendor[s], "systems": n,
             "accelerators": n * d.accelerators[s], "racks": racks,
@@ -208,6 +213,7 @@ def build_plan(name: str, result: SolveResult, horizon_notes: list[str] | None =
         row = cand.loc[k]
         dep_rows.append({
             "period": p, "site": l, "workload": row["workload"], "system": row["system"],
+            "precision": row.get("precision", ""),
             "mode": row["mode"], "tp": int(row["tp"]), "pp": int(row["pp"]), "ep": int(row["ep"]),
             "concurrency": int(row["concurrency"]), "speculative": bool(row["speculative"]),
             "replicas": x, "accelerators": x * int(row["accelerators"]),

@@ -524,8 +524,9 @@ class Workload(Strict):
     """Workload id, e.g. `chat`."""
     model: Id
     """Model id from the catalog."""
-    precision: Precision = Precision.fp8
-    """Weight precision to serve at (systems lacking it are skipped)."""
+    precision: Precision | list[Precision] = Precision.fp8
+    """Weight precision to serve at, or a list of acceptable precisions (each system then
+    serves at any listed precision it supports, e.g. [fp4, fp8])."""
     input_tokens: Annotated[int, Field(ge=1, le=2_000_000)]
     """Mean input tokens per request."""
     output_tokens: Annotated[int, Field(ge=1, le=2_000_000)]
@@ -544,6 +545,11 @@ class Workload(Strict):
     """Allow speculative decoding with these settings."""
     disaggregated: bool = True
     """Allow disaggregated prefill/decode pools."""
+
+    @property
+    def precisions(self) -> list[Precision]:
+        """The acceptable precisions, in the order given."""
+        return self.precision if isinstance(self.precision, list) else [self.precision]
 
 
 class ExistingFleet(Strict):

@@ -233,8 +233,9 @@ def find_bindings(model: pyo.ConcreteModel, data: ModelData) -> list[Binding]:
         smallest = min((data.power_mw[(s, l2)] for s, l2 in data.sl if l2 == l), default=0.0)
         if limit - used < smallest - 1e-9:
             found.append(Binding("power", l, p, used, limit, "MW"))
-    for (l, p), con in getattr(model, "space", {}).items():
-        used = pyo.value(con.body)
+    for l, p in getattr(model, "space", {}):
+        used = sum(-(-round(model.n[s, l2, p].value or 0) // data.systems_per_rack[(s, l2)])
+                   for s, l2 in data.sl if l2 == l)
         limit = data.rack_limit[(l, p)]
         if limit - used < 1 - 1e-6:
             found.append(Binding("racks", l, p, used, limit, "rack"))

@@ -86,12 +86,23 @@ def candidates(
         mask = slo_mask(opts, spec)
         data = {k: v[mask] for k, v in opts.data.items()}
         df = to_frame(type(opts)(data), spec, system.id, "analytic")
+    df = _pair_pools(df)
     df = pareto_prune(df)
     if top is not None:
         per_acc = df["output_tokens_per_s"] / df["accelerators"]
         df = df.assign(_k=per_acc).sort_values("_k", ascending=False, kind="stable")
         df = df.head(top).drop(columns="_k")
     return sort_rows(df)
+
+
+def _pair_pools(df: pd.DataFrame) -> pd.DataFrame:
+    """Disaggregated pools are useful only in pairs: drop prefill rows when no decode row
+    survives the SLO, and decode rows when no prefill row does."""
+    has_prefill = (df["mode"] == "prefill").any()
+    has_decode = (df["mode"] == "decode").any()
+    if has_prefill and has_decode:
+        return df
+    return df[df["mode"] == "aggregated"]
 
 
 def candidate_table(
@@ -128,20 +139,21 @@ def explain_infeasible(spec: WorkloadSpec, system: System, catalog: Catalog) -> 
     w_gb = weight_bytes(model, spec.precision) / 1e9
     per_sys_gb = usable_bytes(acc.memory_gb) * system.accelerators / 1e9
     if not opts.data or len(opts.data["mode"]) == 0:
-        need = max(1, math.ceil(w_gb / per_sys_gb))
-        if w_gb > per_sys_gb:
+        need = max(2, math.ceil(w_gb / (0.8 * per_sys_gb)))
+        if w_gb > 0.8 * per_sys_gb:
             return (
-                f"needs ≥ {need + (1 if w_gb > 0.8 * need * per_sys_gb else 0)} systems: "
-                f"weights {w_gb:,.0f} GB > {per_sys_gb:,.0f} GB usable on one {system.id}, "
-                f"and no replica size allowed by the scale-up domain "
-                f"({acc.scale_up_domain}) leaves room for the KV cache; use a lower precision "
-                f"or an accelerator with more memory"
+                f"needs ≥ {need} systems: weights {w_gb:,.0f} GB > {per_sys_gb:,.0f} GB usable "
+                f"on one {system.id} (with room for the KV cache), more than the largest "
+                f"replica the scale-up domain ({acc.scale_up_domain}) allows; use a lower "
+                f"precision or an accelerator with more memory"
             )
         return (
             f"memory: weights {w_gb:,.0f} GB leave no room for the KV cache of one "
             f"{spec.input_tokens + spec.output_tokens}-token sequence on any replica layout"
         )
-    if not slo_mask(opts, spec).any():
+    mask = slo_mask(opts, spec)
+    modes = opts.data["mode"][mask]
+    if not ((modes == 0).any() or ((modes == 1).any() and (modes == 2).any())):
         d = opts.data
         reasons = []
         agg = d["mode"] == 0

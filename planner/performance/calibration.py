@@ -48,6 +48,8 @@ from planner.performance.params import (
     DEFAULT_PARAMS,
     FITTED_NAMES,
     Params,
+)
+from planner.performance.params import (
     load_params as _load_params,
 )
 from planner.performance.spec import WorkloadSpec
@@ -262,7 +264,7 @@ def _catalog_or_reference(catalog: Catalog | None) -> Catalog:
             from planner.catalog import load_catalog
 
             catalog = load_catalog()
-        except Exception:  # noqa: BLE001 - fall back to the built-in fixture catalog
+        except Exception:
             catalog = None
     return reference_catalog(merge=catalog)
 

@@ -22,7 +22,7 @@ from planner.performance.latency import Evaluator, Hardware, accepted_tokens_per
 from planner.performance.memory import memory_fit
 from planner.performance.params import Params
 from planner.performance.spec import WorkloadSpec
-from planner.schema import Model, Mode
+from planner.schema import Mode, Model
 
 COLUMNS = [
     "workload", "system", "mode", "tp", "pp", "ep", "concurrency", "speculative",

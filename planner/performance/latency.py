@@ -297,7 +297,7 @@ class Evaluator:
         ttft_target_ms: float | None,
     ) -> dict[str, FloatArray]:
         """Prefill pool batching b requests per pass, at the largest load meeting the TTFT."""
-        t_p, t_cmp, t_comm = self.prefill_seconds(tp, pp, ep)
+        _t_p, t_cmp, t_comm = self.prefill_seconds(tp, pp, ep)
         N = tp * pp
         w_read = self.nonexpert_read / N * pp + (
             self.shape.moe_layers * self.shape.experts * self.expert_bytes / N * pp

@@ -11,7 +11,7 @@ Assumptions (stated once, used everywhere):
   GQA: bytes/token = 2 (K and V) × layers × kv_heads × head_dim × kv_bytes; layers with a
   sliding window hold at most `sliding_window_tokens` tokens.
   MLA: bytes/token = (kv_lora_rank + qk_rope_head_dim) × layers × kv_bytes.
-* **Runtime reserve.** Usable memory = memory_gb × (1 − 0.08) − 2 GB (CUDA/HIP context,
+* **Runtime reserve.** Usable memory = memory_gb × (1 − 0.08) − min(2 GB, 5 %) (CUDA context,
   activations of one prefill chunk, CUDA graphs, fragmentation).
 * **Sharding.** A replica has N = tp × pp accelerators. Weights are spread evenly over N
   (experts over ep groups, each expert over N/ep), except that with attention data-parallelism
@@ -157,10 +157,8 @@ def kv_shards(model: Model, tp: npt.ArrayLike, pp: npt.ArrayLike, ep: npt.ArrayL
     """Accelerators one sequence's KV cache is spread over (see module docstring)."""
     tp_a, pp_a = np.asarray(tp, dtype=float), np.asarray(pp, dtype=float)
     adp = attention_dp(model, ep)
-    if model.attention == AttentionKind.mla:
-        heads = np.ones_like(tp_a)
-    else:
-        heads = np.minimum(tp_a, model.kv_heads)
+    mla = model.attention == AttentionKind.mla
+    heads = np.ones_like(tp_a) if mla else np.minimum(tp_a, model.kv_heads)
     return np.where(adp, tp_a, heads) * pp_a
 
 
@@ -179,8 +177,10 @@ def weight_bytes_per_accelerator(
 
 
 def usable_bytes(memory_gb: float) -> float:
-    """Usable device memory: memory × (1 − 0.08) − 2 GB, in bytes."""
-    return (memory_gb * (1.0 - RESERVE_FRACTION) - RESERVE_FIXED_GB) * GB
+    """Usable device memory: memory × (1 − 0.08) − min(2 GB, 5 % of memory), in bytes
+    (the fixed part shrinks for small SRAM-only chips)."""
+    fixed = min(RESERVE_FIXED_GB, 0.05 * memory_gb)
+    return (memory_gb * (1.0 - RESERVE_FRACTION) - fixed) * GB
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,74 @@
+"""`planner estimate`: ranked deployment options of one model on one system.
+
+Adds to the candidate table: output tokens/s per accelerator (= per replica ÷ accelerators),
+per system (× accelerators per system), per rack (× accelerators per rack: a whole-rack system
+such as an NVL72 is one rack; servers: ⌊40 kW ÷ system kW⌋ systems per rack), per kW
+(÷ power per accelerator at that load). Rows are ranked by tokens/s per accelerator.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from planner.catalog import lookup
+from planner.performance import WorkloadSpec, candidates, explain_infeasible
+from planner.schema import Catalog, Precision, Speculative, System
+
+RACK_KW = 40.0
+"""Rack power assumed for per-rack figures of servers (air-cooled hall)."""
+
+
+@dataclass
+class EstimateResult:
+    """Ranked options and, when there are none, the reasons and what would make one possible."""
+
+    table: pd.DataFrame
+    reasons: list[str] = field(default_factory=list)
+
+
+def accelerators_per_rack(system: System) -> int:
+    """NVL72-style whole-rack systems: their accelerators; servers: ⌊40 kW ÷ kW⌋ × per system."""
+    if system.whole_rack:
+        return system.accelerators
+    kw = system.power_kw_max or 0.0
+    per_rack = max(1, math.floor(RACK_KW / kw)) if kw > 0 else 1
+    return per_rack * system.accelerators
+
+
+def estimate(
+    catalog: Catalog,
+    system_id: str,
+    model_id: str,
+    precision: Precision | str,
+    input_tokens: int,
+    output_tokens: int,
+    ttft_ms: float | None = None,
+    tpot_ms: float | None = None,
+    top: int | None = 10,
+    speculative: Speculative | None = None,
+) -> EstimateResult:
+    """Options of `model_id` on `system_id`, best output tokens/s per accelerator first."""
+    system = lookup(catalog, "systems", system_id)
+    lookup(catalog, "models", model_id)
+    spec = WorkloadSpec(
+        model_id, Precision(precision), int(input_tokens), int(output_tokens), ttft_ms,
+        tpot_ms, speculative=speculative, name=f"{model_id}@{int(input_tokens)}/{int(output_tokens)}",
+    )
+    df = candidates(spec, system, catalog)
+    if df.empty:
+        why = explain_infeasible(spec, system, catalog) or "no option fits"
+        return EstimateResult(df, [why])
+    per_acc = df["output_tokens_per_s"] / df["accelerators"]
+    df = df.assign(
+        output_tokens_per_s_per_accelerator=per_acc,
+        per_system=per_acc * system.accelerators,
+        per_rack=per_acc * accelerators_per_rack(system),
+        per_kw=df["output_tokens_per_s"] / df["power_kw"],
+    )
+    df = df.sort_values("output_tokens_per_s_per_accelerator", ascending=False, kind="stable")
+    if top is not None:
+        df = df.head(top)
+    return EstimateResult(df.reset_index(drop=True), [])

@@ -1,0 +1,254 @@
+"""`planner catalog ...`, `planner schema ...` and `planner --help` through typer's CliRunner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from planner.catalog import load_catalog
+from planner.cli import app
+
+TOY = Path(__file__).parent / "data" / "toy-catalog.yaml"
+runner = CliRunner()
+
+
+def _invoke(*args: str):
+    result = runner.invoke(app, list(args))
+    assert "Traceback" not in result.output
+    return result
+
+
+def _clean_exit_2(result) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.stderr.startswith("error: invalid input\n"), result.stderr
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+def test_help_exits_0():
+    result = _invoke("--help")
+    assert result.exit_code == 0
+    for command in ("solve", "catalog", "schema", "estimate"):
+        assert command in result.stdout
+
+
+def test_short_help_on_a_subcommand():
+    result = _invoke("catalog", "-h")
+    assert result.exit_code == 0
+    for command in ("list", "show", "validate"):
+        assert command in result.stdout
+
+
+def test_no_arguments_prints_usage():
+    result = _invoke()
+    assert result.exit_code in (0, 2)
+    assert "Usage" in result.output
+
+
+def test_unknown_command_is_a_usage_error():
+    result = _invoke("sovle", "x.yaml")
+    assert result.exit_code == 2
+    assert "No such command" in result.output
+
+
+# ---------------------------------------------------------------------------------------------
+# catalog list
+# ---------------------------------------------------------------------------------------------
+
+
+def test_list_shows_every_system_with_vendor_accelerators_power_and_price(catalog):
+    result = _invoke("catalog", "list")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if "vendor" in line)
+    for column in ("id", "vendor", "accelerators", "power_kw_max", "price_usd"):
+        assert column in header
+    for system in catalog.systems.values():
+        row = next((line for line in lines if f" {system.id} " in line), None)
+        assert row is not None, system.id
+        cells = [c.strip() for c in row.strip("│ ").split("│")]
+        assert cells[0] == system.id
+        assert cells[1] == system.vendor
+        assert str(system.accelerators) in cells
+    h200 = next(line for line in lines if " nvidia-hgx-h200 " in line)
+    assert "393,000" in h200 and "10.2" in h200
+    tpu = next(line for line in lines if " google-tpu-v6e-8 " in line)
+    assert "2.7" in tpu  # rent-only: its rental price
+
+
+def test_list_json_by_vendor_has_only_that_vendor(catalog):
+    result = _invoke("catalog", "list", "--vendor", "amd", "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["rows"]
+    assert {r["id"] for r in rows} == {s.id for s in catalog.systems.values() if s.vendor == "amd"}
+    assert {"amd-mi300x-oam8", "amd-mi325x-oam8", "amd-mi355x-oam8"} <= {r["id"] for r in rows}
+    for row in rows:
+        assert row["vendor"] == "amd"
+        assert row["accelerators"] == 8
+        assert row["power_kw_max"] > 0 and row["price_usd"] > 0
+
+
+def test_list_vendor_is_case_insensitive():
+    result = _invoke("catalog", "list", "--vendor", "AMD", "--format", "json")
+    assert result.exit_code == 0
+    assert len(json.loads(result.stdout)["rows"]) >= 3
+
+
+def test_list_csv():
+    result = _invoke("catalog", "list", "--vendor", "nvidia", "--format", "csv")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("id,vendor,")
+    assert any(line.startswith("nvidia-gb200-nvl72,nvidia,") for line in lines[1:])
+    assert not any(",amd," in line for line in lines)
+
+
+@pytest.mark.parametrize("kind", ["accelerators", "models"])
+def test_list_other_kinds(catalog, kind):
+    result = _invoke("catalog", "list", "--kind", kind, "--format", "json")
+    assert result.exit_code == 0
+    assert {r["id"] for r in json.loads(result.stdout)["rows"]} == set(getattr(catalog, kind))
+
+
+def test_list_unknown_kind_exits_2():
+    result = _invoke("catalog", "list", "--kind", "racks")
+    _clean_exit_2(result)
+    assert "--kind: found 'racks'; expected systems, accelerators or models" in result.stderr
+
+
+def test_list_includes_a_user_catalog():
+    result = _invoke("catalog", "list", "--catalog", str(TOY), "--vendor", "toyco", "--format", "json")
+    assert result.exit_code == 0
+    assert {r["id"] for r in json.loads(result.stdout)["rows"]} == {"toy-a", "toy-rack"}
+
+
+# ---------------------------------------------------------------------------------------------
+# catalog show
+# ---------------------------------------------------------------------------------------------
+
+
+def test_show_prints_fields_and_sources():
+    result = _invoke("catalog", "show", "nvidia-hgx-h200")
+    assert result.exit_code == 0, result.output
+    shown = yaml.safe_load(result.stdout)["system"]
+    assert shown["id"] == "nvidia-hgx-h200"
+    assert shown["accelerator"] == "nvidia-h200-sxm"
+    assert shown["accelerators"] == 8
+    assert shown["power_kw_max"] == 10.2
+    assert shown["price_usd"] > 0
+    assert "default" in shown["sources"]
+    assert shown["sources"]["price_usd"]["confidence"] in ("high", "medium", "low")
+    assert len(shown["sources"]["default"]["source"]) > 10
+
+
+@pytest.mark.parametrize(("entry_id", "kind"), [("amd-mi355x", "accelerator"),
+                                                 ("deepseek-r1", "model")])
+def test_show_accelerators_and_models(entry_id, kind):
+    result = _invoke("catalog", "show", entry_id)
+    assert result.exit_code == 0
+    assert yaml.safe_load(result.stdout)[kind]["id"] == entry_id
+
+
+def test_show_unknown_id_exits_2_with_a_hint():
+    result = _invoke("catalog", "show", "nvidia-hgx-h20")
+    _clean_exit_2(result)
+    assert "unknown catalog id 'nvidia-hgx-h20'; did you mean nvidia-hgx-h200" in result.stderr
+
+
+def test_show_no_such_id_exits_2():
+    result = _invoke("catalog", "show", "no-such-id")
+    _clean_exit_2(result)
+    assert "unknown catalog id 'no-such-id'" in result.stderr
+    assert result.stdout == ""
+
+
+# ---------------------------------------------------------------------------------------------
+# catalog validate
+# ---------------------------------------------------------------------------------------------
+
+
+def test_validate_the_shipped_catalog(catalog):
+    result = _invoke("catalog", "validate")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == (
+        f"ok: {len(catalog.accelerators)} accelerators, {len(catalog.systems)} systems, "
+        f"{len(catalog.models)} models"
+    )
+
+
+def test_validate_a_user_file():
+    result = _invoke("catalog", "validate", str(TOY))
+    assert result.exit_code == 0
+    assert result.stdout.startswith("ok: ")
+
+
+def test_validate_a_bad_file_names_file_and_key(tmp_path):
+    text = TOY.read_text().replace("memory_bandwidth_tbps: 4\n", "memory_bandwith_tbps: 4\n", 1)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    result = _invoke("catalog", "validate", str(bad))
+    _clean_exit_2(result)
+    assert f"{bad}: accelerators[0:toy-gpu].memory_bandwith_tbps: unknown key" in result.stderr
+    assert f"{bad}: accelerators[0:toy-gpu].memory_bandwidth_tbps: required field is missing" in (
+        result.stderr
+    )
+
+
+def test_validate_a_missing_file(tmp_path):
+    result = _invoke("catalog", "validate", str(tmp_path / "nope.yaml"))
+    _clean_exit_2(result)
+    assert f"{tmp_path / 'nope.yaml'}: catalog file or directory not found" in result.stderr
+
+
+def test_validate_a_duplicate_names_both_files(tmp_path):
+    copy = tmp_path / "copy.yaml"
+    copy.write_text(TOY.read_text())
+    result = _invoke("catalog", "validate", str(TOY), str(copy))
+    _clean_exit_2(result)
+    assert f"{copy}: accelerators.toy-gpu: duplicate id; already defined in {TOY}" in result.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = runner.invoke(app, ["--debug", "catalog", "validate", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2
+    assert "Traceback" in result.stderr
+    again = _invoke("catalog", "validate", str(tmp_path / "nope.yaml"))  # --debug does not stick
+    assert again.exit_code == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# schema
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kind", "keys"), [
+    ("problem", {"periods", "sites", "workloads", "systems", "existing", "objective"}),
+    ("catalog", {"accelerators", "systems", "models"}),
+])
+def test_schema_prints_json_schema(kind, keys):
+    result = _invoke("schema", kind)
+    assert result.exit_code == 0, result.output
+    schema = json.loads(result.stdout)
+    assert keys <= set(schema["properties"])
+    assert "$defs" in schema
+
+
+def test_schema_problem_documents_fields():
+    schema = json.loads(_invoke("schema", "problem").stdout)
+    site = schema["$defs"]["Site"]
+    assert site["additionalProperties"] is False
+    assert "MW" in site["properties"]["power_mw"]["description"]
+
+
+def test_schema_unknown_kind_is_a_usage_error():
+    result = _invoke("schema", "plan")
+    assert result.exit_code == 2
+    assert "plan" in result.output

@@ -1,0 +1,56 @@
+"""Calibration: predicted vs measured MLPerf v5.1 results (run with -s to see the table)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from perf_fixtures import catalog
+
+from planner.performance.calibration import (
+    DEFAULT_CSV,
+    evaluate_table,
+    fit,
+    group_rows,
+    load_params,
+    load_rows,
+    write_calibration,
+)
+
+pytestmark = pytest.mark.skipif(not DEFAULT_CSV.exists(), reason="calibration CSV not found")
+
+
+def test_shipped_calibration_error() -> None:
+    cat = catalog()
+    stacks = sorted(cat.calibration)
+    assert {"nvidia-trtllm", "amd-rocm"} <= set(stacks)
+    params = {s: load_params(cat, s) for s in stacks}
+    rows, skipped = load_rows(DEFAULT_CSV)
+    table = evaluate_table(group_rows(rows), params, cat)
+    with pd.option_context("display.width", 200, "display.max_rows", 200):
+        print()
+        print(table.to_string(index=False, float_format=lambda x: f"{x:,.3f}"))
+    err = table["rel_error"].abs()
+    print(f"groups {len(table)}, rows {int(table['rows'].sum())}, skipped rows {len(skipped)}, "
+          f"median |err| {err.median():.1%}, worst {err.max():.1%}")
+    assert err.median() <= 0.15
+    assert err.max() <= 0.6
+    for p in params.values():
+        assert p.calibrated
+        assert 0 < p.compute_eff_fp8 <= 1 and 0 < p.compute_eff_fp4 <= 1 and 0 < p.bw_eff <= 1
+        assert 0 <= p.step_overhead_ms <= 40 and 1 <= p.server_tail <= 30
+
+
+def test_fit_runs_and_writes(tmp_path) -> None:
+    res = fit(DEFAULT_CSV, catalog(), rounds=1)
+    assert res.median_abs_error <= 0.15
+    assert any("RTX PRO 6000" in s for s in res.skipped)
+    assert any("UNSET" in s for s in res.skipped)
+    out = tmp_path / "calibration.yaml"
+    write_calibration(res, out)
+    text = out.read_text()
+    assert "stacks:" in text and "nvidia-trtllm:" in text and "median_abs_error" in text
+
+
+def test_uncalibrated_stack_uses_marked_defaults() -> None:
+    p = load_params(catalog(), "intel-gaudi")
+    assert not p.calibrated
