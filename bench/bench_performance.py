@@ -12,7 +12,6 @@ import time
 from planner.catalog import load_catalog
 from planner.performance import WorkloadSpec, candidate_table, hardware_of, params_for
 from planner.performance.enumerate import evaluate
-from planner.performance.reference import reference_catalog
 from planner.schema import Precision, Speculative
 
 MTP = Speculative(draft_tokens=3, acceptance_rate=0.7)
@@ -25,7 +24,7 @@ SPECS = [
 
 
 def main() -> None:
-    cat = reference_catalog(merge=load_catalog())
+    cat = load_catalog()
     systems = list(cat.systems.values())
     n_opts = 0
     t0 = time.perf_counter()

@@ -275,7 +275,7 @@ def calibrate(
     from planner.errors import InputError
     from planner.performance import calibration
 
-    path = csv_path or default_calibration_csv()
+    path = csv_path or calibration.DEFAULT_CSV
     if not path.exists():
         raise InputError([f"{path}: calibration CSV not found; pass --csv"])
     result = calibration.fit(path)
@@ -294,11 +294,6 @@ def calibrate(
         out.print(table.to_string(index=False))
         out.print(f"median |error| {result.median_abs_error:.1%}, worst {result.worst_abs_error:.1%}"
                   f" over {len(table)} rows" + (" — written to catalogs/calibration.yaml" if write else ""))
-
-
-def default_calibration_csv() -> Path:
-    root = Path(__file__).resolve().parent.parent
-    return root.parent / "shared" / "reference" / "mlperf_v51_calibration.csv"
 
 
 # ------------------------------------------------------------------------------------------

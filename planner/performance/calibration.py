@@ -257,16 +257,12 @@ def _fit_stack(pr: _Predictor, groups: pd.DataFrame, start: Params, rounds: int)
 
 
 def _catalog_or_reference(catalog: Catalog | None) -> Catalog:
-    from planner.performance.reference import reference_catalog
-
+    """The catalog to calibrate against: the one given, else the shipped catalog."""
     if catalog is None:
-        try:
-            from planner.catalog import load_catalog
+        from planner.catalog import load_catalog
 
-            catalog = load_catalog()
-        except Exception:
-            catalog = None
-    return reference_catalog(merge=catalog)
+        catalog = load_catalog()
+    return catalog
 
 
 def evaluate_table(
