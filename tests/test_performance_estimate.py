@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from perf_fixtures import catalog
 
 from planner.performance.estimate import accelerators_per_rack, estimate
@@ -14,8 +16,8 @@ def test_estimate_ranked() -> None:
     assert len(t) == 5 and not res.reasons
     per = t["output_tokens_per_s_per_accelerator"].to_numpy()
     assert (per[:-1] >= per[1:]).all()
-    assert (t["per_rack"] == per * 72).all()
-    assert (t["per_kw"] > 0).all()
+    assert (t["output_tokens_per_s_per_rack"] == per * 72).all()
+    assert (t["output_tokens_per_s_per_kw"] > 0).all()
 
 
 def test_rack_packing() -> None:
@@ -30,3 +32,26 @@ def test_estimate_reasons() -> None:
     res = estimate(cat, "nvidia-hgx-h200", "deepseek-r1", "fp4", 1024, 1024, None, None)
     assert res.table.empty
     assert "fp4" in res.reasons[0]
+
+
+def test_disaggregated_pair_rate_per_accelerator():
+    """A prefill pool of r_p per a_p and a decode pool of r_d per a_d serve
+    1 / (a_p/r_p + a_d/r_d) output tok/s per accelerator together."""
+    cat = catalog()
+    t = estimate(cat, "nvidia-gb300-nvl72", "deepseek-r1", "fp4", 1024, 1024, None, 20.0,
+                 top=None).table
+    pairs = t[t["mode"] == "disaggregated"]
+    assert len(pairs) > 0
+    assert set(t["mode"]) <= {"aggregated", "disaggregated"}
+    row = pairs.iloc[0]
+    from planner.performance import WorkloadSpec, candidates
+    from planner.schema import Precision
+
+    spec = WorkloadSpec("deepseek-r1", Precision.fp4, 1024, 1024, None, 20.0, name="x")
+    raw = candidates(spec, cat.systems["nvidia-gb300-nvl72"], cat)
+    pre = raw[raw["mode"] == "prefill"]
+    best_p = (pre["output_tokens_per_s"] / pre["accelerators"]).max()
+    dec = raw[(raw["mode"] == "decode") & (raw["tp"] == row["tp"]) & (raw["ep"] == row["ep"])
+              & (raw["concurrency"] == row["concurrency"])].iloc[0]
+    expected = 1 / (1 / best_p + dec["accelerators"] / dec["output_tokens_per_s"])
+    assert row["output_tokens_per_s_per_accelerator"] == pytest.approx(expected, rel=1e-9)

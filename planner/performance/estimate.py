@@ -61,14 +61,38 @@ def estimate(
     if df.empty:
         why = explain_infeasible(spec, system, catalog) or "no option fits"
         return EstimateResult(df, [why])
+    df = pd.concat([df[df["mode"] == "aggregated"], disaggregated_pairs(df)], ignore_index=True)
     per_acc = df["output_tokens_per_s"] / df["accelerators"]
     df = df.assign(
         output_tokens_per_s_per_accelerator=per_acc,
-        per_system=per_acc * system.accelerators,
-        per_rack=per_acc * accelerators_per_rack(system),
-        per_kw=df["output_tokens_per_s"] / df["power_kw"],
+        output_tokens_per_s_per_system=per_acc * system.accelerators,
+        output_tokens_per_s_per_rack=per_acc * accelerators_per_rack(system),
+        output_tokens_per_s_per_kw=df["output_tokens_per_s"] / df["power_kw"],
     )
     df = df.sort_values("output_tokens_per_s_per_accelerator", ascending=False, kind="stable")
     if top is not None:
         df = df.head(top)
     return EstimateResult(df.reset_index(drop=True), [])
+
+
+def disaggregated_pairs(df: pd.DataFrame) -> pd.DataFrame:
+    """Each decode option paired with the best prefill pool, as one comparable row.
+
+    A request needs a_p / r_p prefill accelerators and a_d / r_d decode accelerators per unit
+    of output rate, so the pair delivers 1 / (a_p/r_p + a_d/r_d) output tok/s per accelerator.
+    The row is scaled to one decode replica: accelerators = a_d + a_p · r_d / r_p (fractional
+    prefill share), power likewise; TTFT = prefill TTFT + decode hand-over; TPOT = decode's."""
+    prefill = df[df["mode"] == "prefill"]
+    decode = df[df["mode"] == "decode"]
+    if prefill.empty or decode.empty:
+        return df.iloc[0:0]
+    p = prefill.loc[(prefill["output_tokens_per_s"] / prefill["accelerators"]).idxmax()]
+    share = decode["output_tokens_per_s"] / p["output_tokens_per_s"]
+    return decode.assign(
+        mode="disaggregated",
+        accelerators=decode["accelerators"] + p["accelerators"] * share,
+        power_kw=decode["power_kw"] + p["power_kw"] * share,
+        ttft_ms=decode["ttft_ms"] + p["ttft_ms"],
+        memory_gb_per_accelerator=decode["memory_gb_per_accelerator"].combine(
+            pd.Series(p["memory_gb_per_accelerator"], index=decode.index), max),
+    )
