@@ -158,7 +158,7 @@ def solve(
     vendor: VendorOpt = None,
     system: SystemOpt = None,
     time_limit: TimeOpt = 60.0,
-    gap: GapOpt = 1e-4,
+    gap: GapOpt = 1e-3,
     threads: ThreadsOpt = None,
     format: FormatOpt = Format.table,
     out_dir: OutOpt = None,

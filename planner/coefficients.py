@@ -103,22 +103,24 @@ def rack_fit(system: System, rack_power_kw: float, rack_units: int) -> int:
     return max(0, min(by_power, by_space))
 
 
-POWER_TOLERANCE = 0.01
-"""Relative slack on replica power when one shape is judged to dominate another. Busy energy
-is a few percent of TCO, so this bounds the cost of pruning far below the default MIP gap."""
+ENERGY_TOLERANCE = 0.01
+"""Relative slack on busy energy per token when one shape is judged to dominate another."""
 
 
-def prune_dominated(candidates: pd.DataFrame) -> pd.DataFrame:
+def prune_dominated(candidates: pd.DataFrame, idle_kw_per_accelerator: dict[str, float]
+                    ) -> pd.DataFrame:
     """Drop candidates the MIP does not need.
 
     1. Within one replica shape (workload, system, mode, precision, TP, PP, EP, speculative),
-       keep the highest-rate option: a replica can always be run below its largest
-       SLO-feasible concurrency, so lower concurrencies add nothing but a lower power figure.
-    2. Across shapes, j is dominated by i when i's replica size divides j's and q = a_j / a_i
-       replicas of i deliver at least j's rate at no more power (within POWER_TOLERANCE):
-       q · rate_i ≥ rate_j and q · power_i ≤ (1 + tol) · power_j. The q replicas use exactly
-       j's accelerators. Every option left meets the SLO already, so latency plays no part.
-    Ties keep the first row, so the result is deterministic.
+       keep the highest-rate option: a replica can always run below its largest SLO-feasible
+       concurrency, so lower concurrencies add nothing.
+    2. Across shapes, j is dominated by i when i's replica size divides j's, q = a_j / a_i
+       replicas of i deliver at least j's rate, q · rate_i ≥ rate_j, and i spends no more busy
+       energy per token, busy_i / rate_i ≤ (1 + tol) · busy_j / rate_j (busy = replica kW −
+       idle kW of its accelerators). The q replicas use exactly j's accelerators and, run at
+       j's load, draw no more busy power (busy power scales with load).
+    Every option left meets the SLO already, so latency plays no part. Ties keep the first
+    row, so the result is deterministic.
     """
     if candidates.empty:
         return candidates
@@ -127,10 +129,12 @@ def prune_dominated(candidates: pd.DataFrame) -> pd.DataFrame:
     best = candidates.sort_values("output_tokens_per_s", ascending=False, kind="stable")
     best = best.drop_duplicates(shape, keep="first").sort_index()
     keep: list[int] = []
-    for _, group in best.groupby(keys, sort=False):
+    for key, group in best.groupby(keys, sort=False):
+        idle = idle_kw_per_accelerator.get(str(key[1]), 0.0)
         acc = group["accelerators"].to_numpy()
         rate = group["output_tokens_per_s"].to_numpy()
-        power = group["power_kw"].to_numpy()
+        busy = (group["power_kw"].to_numpy() - idle * acc).clip(min=0.0)
+        per_token = busy / rate
         index = group.index.to_numpy()
         for j in range(len(group)):
             dominated = False
@@ -138,7 +142,8 @@ def prune_dominated(candidates: pd.DataFrame) -> pd.DataFrame:
                 if i == j or acc[j] % acc[i]:
                     continue
                 q = acc[j] // acc[i]
-                covers = q * rate[i] >= rate[j] and q * power[i] <= power[j] * (1 + POWER_TOLERANCE)
+                covers = (q * rate[i] >= rate[j]
+                          and per_token[i] <= per_token[j] * (1 + ENERGY_TOLERANCE) + 1e-15)
                 if covers and (q * rate[i] > rate[j] or i < j):
                     dominated = True
                     break
@@ -161,7 +166,8 @@ def build_data(inputs: Inputs, candidates: pd.DataFrame) -> ModelData:
     notes: list[str] = []
 
     offered = candidates[candidates["system"].isin(list(systems))]
-    cand = prune_dominated(offered).reset_index(drop=True)
+    idle = {s.id: s.idle_kw / s.accelerators for s in inputs.systems}
+    cand = prune_dominated(offered, idle).reset_index(drop=True)
     if len(cand) < len(offered):
         notes.append(f"{len(offered) - len(cand)} of {len(offered)} candidate deployments pruned "
                      "as dominated (see coefficients.prune_dominated)")

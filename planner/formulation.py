@@ -22,11 +22,16 @@ per $M, per accelerator): unserved demand is the last resort, so power and space
 first and the diagnosis names them."""
 
 
-def build_model(data: ModelData, elastic: bool = False) -> pyo.ConcreteModel:
+def build_model(
+    data: ModelData, elastic: bool = False, relax_small_replicas: bool = False
+) -> pyo.ConcreteModel:
     """Build the MIP. With `elastic`, demand, power, racks, budget and quotas get penalized
-    slack so the model is always feasible and the slack says what to relax."""
+    slack so the model is always feasible and the slack says what to relax. With
+    `relax_small_replicas`, replicas smaller than one system are continuous (a relaxation whose
+    optimum is a valid lower bound; `solve` rounds them up afterwards)."""
     m = pyo.ConcreteModel(name="planner")
     m.elastic = elastic
+    m.relax_small_replicas = relax_small_replicas
     add_sets(m, data)
     add_variables(m, data)
     add_demand(m, data)
@@ -55,9 +60,16 @@ def add_sets(m: pyo.ConcreteModel, d: ModelData) -> None:
 
 
 def add_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
-    """x[k,l,p] ∈ ℤ≥0 replicas; n[s,l,p] ∈ ℤ≥0 installed (or rented) systems; buy[s,l,p] ∈
-    ℤ≥0 purchases (owned sites); r[s,l,p] ∈ ℤ≥0 racks; y[w,l,p] ≥ 0 served rate."""
-    m.x = pyo.Var(m.KLP, within=pyo.NonNegativeIntegers)
+    """x[k,l,p] ∈ ℤ≥0 replicas (≥ 0 for sub-system replicas when relaxed); n[s,l,p] ∈ ℤ≥0
+    installed (or rented) systems; buy[s,l,p] ∈ ℤ≥0 purchases (owned sites); r[s,l,p] ∈ ℤ≥0
+    racks; y[w,l,p] ≥ 0 served rate."""
+    systems = d.candidates["system"].to_numpy()
+
+    def replica_domain(m: pyo.ConcreteModel, k: int, l: str, p: str) -> object:
+        small = d.replica_accelerators[k] < d.accelerators[str(systems[k])]
+        return pyo.NonNegativeReals if m.relax_small_replicas and small else pyo.NonNegativeIntegers
+
+    m.x = pyo.Var(m.KLP, domain=replica_domain)
     m.n = pyo.Var(m.SLP, within=pyo.NonNegativeIntegers)
     m.buy = pyo.Var(m.SLP_owned, within=pyo.NonNegativeIntegers)
     m.r = pyo.Var(m.SLP_owned, within=pyo.NonNegativeIntegers)
@@ -97,30 +109,52 @@ def add_demand(m: pyo.ConcreteModel, d: ModelData) -> None:
 
 
 def add_serving(m: pyo.ConcreteModel, d: ModelData) -> None:
-    """Rate matching at each site: Σ_{k agg} rate_k x + Σ_{k prefill} rate_k x ≥ y and
-    Σ_{k agg} rate_k x + Σ_{k decode} rate_k x ≥ y, rates in output tokens/s of the workload
-    (a prefill pool's rate is the output-token rate of the requests it prefills)."""
-    by_mode: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    """Rate matching per system: u[w,s,l,p] ≤ Σ_{k agg} rate_k x + Σ_{k prefill} rate_k x and
+    u[w,s,l,p] ≤ Σ_{k agg} rate_k x + Σ_{k decode} rate_k x, and y[w,l,p] ≤ Σ_s u[w,s,l,p].
+    Rates are output tokens/s of the workload (a prefill pool's rate is the output-token rate
+    of the requests it prefills). s here is a pool: one system type at one precision, because
+    KV caches move between prefill and decode replicas of the same hardware and weights, not
+    across vendors or quantizations."""
+    by_mode: dict[tuple[str, str, str, str], list[int]] = defaultdict(list)
     modes = d.candidates["mode"].to_numpy()
     workloads = d.candidates["workload"].to_numpy()
+    pools = pool_keys(d)
     for k, l in d.kl:
-        by_mode[(str(workloads[k]), l, str(modes[k]))].append(k)
+        by_mode[(str(workloads[k]), pools[k], l, str(modes[k]))].append(k)
+    wsl = sorted({(w, s, l) for (w, s, l, _) in by_mode})
+    m.WSLP = pyo.Set(dimen=4, initialize=[(w, s, l, p) for w, s, l in wsl for p in d.periods])
+    m.u = pyo.Var(m.WSLP, within=pyo.NonNegativeReals)
 
-    def capacity(m: pyo.ConcreteModel, w: str, l: str, p: str, mode: str) -> object:
-        return sum(d.rate[k] * m.x[k, l, p] for k in by_mode.get((w, l, mode), []))
+    def capacity(m: pyo.ConcreteModel, w: str, s: str, l: str, p: str, mode: str) -> object:
+        return sum(d.rate[k] * m.x[k, l, p] for k in by_mode.get((w, s, l, mode), []))
 
-    def prefill(m: pyo.ConcreteModel, w: str, l: str, p: str) -> object:
-        lhs = capacity(m, w, l, p, "aggregated") + capacity(m, w, l, p, "prefill")
-        return (lhs >= m.y[w, l, p]) if not isinstance(lhs, int) else m.y[w, l, p] <= 0
+    def prefill(m: pyo.ConcreteModel, w: str, s: str, l: str, p: str) -> object:
+        return m.u[w, s, l, p] <= capacity(m, w, s, l, p, "aggregated") + capacity(
+            m, w, s, l, p, "prefill")
 
-    def decode(m: pyo.ConcreteModel, w: str, l: str, p: str) -> object:
-        if not by_mode.get((w, l, "prefill")) and not by_mode.get((w, l, "decode")):
+    def decode(m: pyo.ConcreteModel, w: str, s: str, l: str, p: str) -> object:
+        if not by_mode.get((w, s, l, "prefill")) and not by_mode.get((w, s, l, "decode")):
             return pyo.Constraint.Skip  # same row as `prefill`
-        lhs = capacity(m, w, l, p, "aggregated") + capacity(m, w, l, p, "decode")
-        return (lhs >= m.y[w, l, p]) if not isinstance(lhs, int) else m.y[w, l, p] <= 0
+        return m.u[w, s, l, p] <= capacity(m, w, s, l, p, "aggregated") + capacity(
+            m, w, s, l, p, "decode")
 
-    m.serve_prefill = pyo.Constraint(m.WLP, rule=prefill)
-    m.serve_decode = pyo.Constraint(m.WLP, rule=decode)
+    systems_of: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for w, s, l in wsl:
+        systems_of[(w, l)].append(s)
+    m.serve_prefill = pyo.Constraint(m.WSLP, rule=prefill)
+    m.serve_decode = pyo.Constraint(m.WSLP, rule=decode)
+    m.serve = pyo.Constraint(
+        m.WLP, rule=lambda m, w, l, p: m.y[w, l, p] <= sum(m.u[w, s, l, p]
+                                                          for s in systems_of[(w, l)])
+    )
+
+
+def pool_keys(d: ModelData) -> list[str]:
+    """Per candidate, the pool its prefill and decode replicas must match within."""
+    systems = d.candidates["system"].astype(str)
+    if "precision" not in d.candidates.columns:
+        return list(systems)
+    return list(systems + "@" + d.candidates["precision"].astype(str))
 
 
 def add_accelerators(m: pyo.ConcreteModel, d: ModelData) -> None:

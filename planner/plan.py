@@ -149,12 +149,13 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _capacity_by_period(dep: pd.DataFrame) -> pd.Series:
-    """Deliverable output tok/s per period: per workload and site, min(agg + prefill, agg +
-    decode); a plan with only aggregated rows counts them once."""
+    """Deliverable output tok/s per period: per workload, site, system and precision,
+    agg + min(prefill, decode) (pools are matched within a system type and precision)."""
     if dep.empty:
         return pd.Series(dtype=float)
     out: dict[str, float] = {}
-    for (period, _site, _w), group in dep.groupby(["period", "site", "workload"], sort=False):
+    for (period, *_), group in dep.groupby(["period", "site", "workload", "system", "precision"],
+                                           sort=False):
         by_mode = group.groupby("mode")["output_tokens_per_s"].sum()
         agg = float(by_mode.get("aggregated", 0.0))
         pre, dec = float(by_mode.get("prefill", 0.0)), float(by_mode.get("decode", 0.0))
@@ -308,7 +309,7 @@ def check_invariants(plan: Plan, data: ModelData, tolerance: float = 1e-6) -> li
     for row in plan.demand.itertuples(index=False):
         rows = dep[(dep["workload"] == row.workload) & (dep["period"] == row.period)]
         cap = 0.0
-        for _, site_rows in rows.groupby("site"):
+        for _, site_rows in rows.groupby(["site", "system", "precision"]):
             by_mode = site_rows.groupby("mode")["output_tokens_per_s"].sum()
             agg = float(by_mode.get("aggregated", 0.0))
             cap += agg + min(float(by_mode.get("prefill", 0.0)), float(by_mode.get("decode", 0.0)))

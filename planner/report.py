@@ -124,13 +124,14 @@ def print_plan(plan: Plan, console: Console) -> None:
     console.print(fleet)
 
     dep = Table(title="Deployments", title_justify="left")
-    for col in ("period", "site", "workload", "system", "mode", "TP×PP×EP", "conc.", "replicas",
-                "accel.", "out tok/s", "TTFT ms", "TPOT ms"):
+    for col in ("period", "site", "workload", "system", "prec.", "mode", "TP×PP×EP", "conc.",
+                "replicas", "accel.", "out tok/s", "TTFT ms", "TPOT ms"):
         dep.add_column(col, justify="left" if col in ("period", "site", "workload", "system",
-                                                       "mode") else "right")
+                                                       "prec.", "mode") else "right")
     for r in plan.deployments.itertuples(index=False):
         mode = r.mode + (" +spec" if r.speculative else "")
-        dep.add_row(r.period, r.site, r.workload, r.system, mode, f"{r.tp}×{r.pp}×{r.ep}",
+        dep.add_row(r.period, r.site, r.workload, r.system, r.precision, mode,
+                    f"{r.tp}×{r.pp}×{r.ep}",
                     str(r.concurrency), f"{r.replicas:,}", f"{r.accelerators:,}",
                     format_rate(r.output_tokens_per_s), f"{r.ttft_ms:,.0f}", f"{r.tpot_ms:,.1f}")
     console.print(dep)

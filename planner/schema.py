@@ -415,6 +415,14 @@ def _quantity(unit: str) -> BeforeValidator:
     return BeforeValidator(convert)
 
 
+def _label(value: Any) -> Any:
+    """YAML reads `2027` as an int; a period label is text either way."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+PeriodId = Annotated[str, BeforeValidator(_label), Field(min_length=1, max_length=40)]
+"""A period label such as `2027H1` or `2027` (numbers are read as text)."""
+
 MegaWatts = Annotated[float, _quantity("MW"), Field(ge=0, allow_inf_nan=False)]
 KiloWatts = Annotated[float, _quantity("kW"), Field(gt=0, allow_inf_nan=False)]
 
@@ -422,7 +430,7 @@ KiloWatts = Annotated[float, _quantity("kW"), Field(gt=0, allow_inf_nan=False)]
 class Period(Strict):
     """One planning period."""
 
-    id: str = Field(min_length=1, max_length=40)
+    id: PeriodId
     """Period label, e.g. `2027H1`; periods are listed in time order."""
     hours: PositiveFloat = 8760.0
     """Hours in the period (4380 for a half year)."""
@@ -471,11 +479,11 @@ class Site(Strict):
     """Site id, e.g. `dc1`."""
     kind: SiteKind = SiteKind.owned
     """`owned` (power, racks, energy) or `cloud` (systems rented per accelerator-hour)."""
-    power_mw: MegaWatts | dict[str, MegaWatts] | None = None
+    power_mw: MegaWatts | dict[PeriodId, MegaWatts] | None = None
     """Facility power budget in MW (incl. PUE), one value or one per period id."""
     pue: Annotated[float, Field(ge=1, le=3)] = 1.3
     """Power usage effectiveness: facility power / IT power."""
-    racks: Annotated[int, Field(ge=0)] | dict[str, Annotated[int, Field(ge=0)]] | None = None
+    racks: Annotated[int, Field(ge=0)] | dict[PeriodId, Annotated[int, Field(ge=0)]] | None = None
     """Rack positions, one value or one per period id (None: unlimited)."""
     rack_power_kw: KiloWatts = 40.0
     """Power one rack position can deliver, kW."""
@@ -533,7 +541,7 @@ class Workload(Strict):
     """Mean output tokens per request."""
     slo: Slo = Field(default_factory=Slo)
     """Latency targets."""
-    demand: dict[str, NonNegativeFloat] | None = None
+    demand: dict[PeriodId, NonNegativeFloat] | None = None
     """Peak output tokens/s per period id (or give a forecast CSV)."""
     utilization: Fraction = 0.6
     """Average / peak demand: share of peak capacity that delivers tokens on average."""
@@ -561,7 +569,7 @@ class ExistingFleet(Strict):
     """System id."""
     count: Annotated[int, Field(ge=0)]
     """Number of systems."""
-    retires_after: str | None = None
+    retires_after: PeriodId | None = None
     """Last period id in which these systems are available (None: whole horizon)."""
 
 

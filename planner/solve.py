@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -42,8 +43,8 @@ class Status(StrEnum):
 class SolveOptions:
     time_limit_s: float = 60.0
     """Wall-clock limit for each HiGHS call."""
-    mip_gap: float = 1e-4
-    """Relative MIP gap at which HiGHS stops."""
+    mip_gap: float = 1e-3
+    """Relative gap (incumbent − best bound) ÷ incumbent at which solving stops."""
     threads: int | None = None
     """HiGHS threads (None: HiGHS decides)."""
     shadow_prices: bool = True
@@ -141,38 +142,143 @@ def _run(model: pyo.ConcreteModel, options: SolveOptions) -> tuple[Status, float
 
 
 def solve(data: ModelData, options: SolveOptions | None = None) -> SolveResult:
-    """Build and solve the MIP for `data`; diagnose infeasibility with an elastic re-solve."""
+    """Solve the MIP for `data`; diagnose infeasibility with an elastic re-solve.
+
+    min_tco runs in two stages. (1) The relaxation with sub-system replicas continuous: fast,
+    and its bound is a valid lower bound of the true optimum. Its solution is repaired by
+    rounding every replica count up and adding the systems, purchases and racks that needs
+    (`round_up`). If the repaired plan is within the gap of that bound, it is the answer.
+    (2) Otherwise the full MIP runs, and the better plan is kept; the gap is measured against
+    the best bound of either stage."""
     options = options or SolveOptions()
     started = time.perf_counter()
-    model = build_model(data)
-    status, objective, bound, gap = _run(model, options)
-    result = SolveResult(status, model, data, objective, bound, gap)
-    if status.has_plan and data.objective == Objective.max_served_scale:
-        result.served_scale = pyo.value(model.alpha)
-        _second_stage_min_cost(model, result, options)
-    if status == Status.infeasible:
+    if data.objective == Objective.min_tco:
+        result = _two_stage(data, options, started)
+    else:
+        model = build_model(data)
+        status, objective, bound, gap = _run(model, options)
+        result = SolveResult(status, model, data, objective, bound, gap)
+        if status.has_plan:
+            result.served_scale = pyo.value(model.alpha)
+            _second_stage_min_cost(model, result, options)
+    _explain_status(result, options)
+    if result.status.has_plan and result.model is not None:
+        result.bindings = find_bindings(result.model, data)
+        if options.shadow_prices and data.objective == Objective.min_tco:
+            result.bindings = marginal_values(data, result.objective, result.bindings, options)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _two_stage(data: ModelData, options: SolveOptions, started: float) -> SolveResult:
+    relaxed = build_model(data, relax_small_replicas=True)
+    status, objective, bound, _ = _run(relaxed, options)
+    if not status.has_plan:
+        # the relaxation has no plan, so neither has the MIP (or the limit was hit): say so
+        return SolveResult(status, None, data)
+    lower = bound if math.isfinite(bound) else objective
+    best: SolveResult | None = None
+
+    def consider(model: pyo.ConcreteModel, cost: float, status: Status) -> None:
+        nonlocal best
+        if best is None or cost < best.objective - 1e-12:
+            best = SolveResult(status, model, data, cost, lower, _gap(cost, lower))
+
+    def good_enough() -> bool:
+        return best is not None and _gap(best.objective, lower) <= options.mip_gap + 1e-12
+
+    used = [(k, l) for k, l in data.kl if any((relaxed.x[k, l, p].value or 0) > 1e-6
+                                               for p in data.periods)]
+    if round_up(relaxed, data):
+        consider(relaxed, pyo.value(relaxed.cost), Status.feasible)
+    if not good_enough():
+        # the full MIP restricted to the configurations the relaxation chose: small and fast
+        restricted = build_model(replace(data, kl=used))
+        status, objective, *_ = _run(restricted, _remaining(options, started))
+        if status.has_plan:
+            consider(restricted, objective, status)
+    if not good_enough():
+        full = build_model(data)
+        status, objective, bound, _ = _run(full, _remaining(options, started))
+        if math.isfinite(bound):
+            lower = max(lower, bound)
+        if status.has_plan:
+            consider(full, objective, status)
+    if best is None:
+        return SolveResult(Status.no_solution, None, data)
+    best.bound, best.gap = lower, _gap(best.objective, lower)
+    best.status = Status.optimal if best.gap <= options.mip_gap + 1e-12 else Status.feasible
+    return best
+
+
+def _remaining(options: SolveOptions, started: float) -> SolveOptions:
+    left = options.time_limit_s - (time.perf_counter() - started)
+    return replace(options, time_limit_s=max(left, 1.0))
+
+
+def _gap(objective: float, bound: float) -> float:
+    return max(0.0, objective - bound) / max(abs(objective), 1e-9)
+
+
+def round_up(model: pyo.ConcreteModel, data: ModelData) -> bool:
+    """Make a relaxed solution integral: ⌈x⌉ replicas, then the fewest systems that hold them
+    (n ≥ Σ a·x ÷ (A·availability), never fewer than before, purchases non-decreasing over the
+    horizon), and racks ⌈n ÷ per rack⌉. Returns False when that breaks power, space, a quota,
+    a supply cap or the budget (the full MIP then decides)."""
+    systems = data.candidates["system"].to_numpy()
+    used: dict[tuple[str, str, str], float] = defaultdict(float)
+    for (k, l, p), var in model.x.items():
+        count = math.ceil((var.value or 0.0) - 1e-6)
+        var.set_value(max(count, 0), skip_validation=True)
+        used[(str(systems[k]), l, p)] += data.replica_accelerators[k] * count
+    need = {
+        key: max(round(model.n[key].value or 0),
+                 math.ceil(used.get(key, 0.0) / (data.accelerators[key[0]] * data.availability[key[0]])
+                           - 1e-9))
+        for key in model.n
+    }
+    owned = set(data.owned_sites)
+    for s, l in data.sl:
+        if l not in owned:
+            for p in data.periods:
+                model.n[s, l, p].set_value(need[(s, l, p)])
+            continue
+        bought = 0
+        for p in data.periods:
+            existing = data.existing.get((s, l, p), 0)
+            buy = max(0, need[(s, l, p)] - existing - bought)
+            bought += buy
+            model.buy[s, l, p].set_value(buy)
+            model.n[s, l, p].set_value(existing + bought)
+            model.r[s, l, p].set_value(-(-(existing + bought) // data.systems_per_rack[(s, l)]))
+    for con in model.component_data_objects(pyo.Constraint, active=True):
+        body = pyo.value(con.body)
+        if (con.has_ub() and body > pyo.value(con.upper) + 1e-6) or (
+            con.has_lb() and body < pyo.value(con.lower) - 1e-6
+        ):
+            return False
+    return True
+
+
+def _explain_status(result: SolveResult, options: SolveOptions) -> None:
+    data = result.data
+    if result.status == Status.infeasible:
         result.diagnosis = diagnose(data, options)
         result.message = "no plan satisfies every constraint; " + (
             "; ".join(result.diagnosis) if result.diagnosis else "the elastic re-solve found no cause"
         )
-    elif status == Status.no_solution:
+    elif result.status == Status.no_solution:
         result.message = (
             f"no integer-feasible plan found within the time limit of {options.time_limit_s:g} s; "
             "raise --time-limit"
         )
-    elif status == Status.unbounded:
+    elif result.status == Status.unbounded:
         result.message = (
             "the objective is unbounded: with max_served_scale, give every site a power budget "
             "or rack limit"
         )
-    elif status == Status.error:
+    elif result.status == Status.error:
         result.message = "HiGHS returned no usable solution"
-    if result.status.has_plan:
-        result.bindings = find_bindings(model, data)
-        if options.shadow_prices and data.objective == Objective.min_tco:
-            result.bindings = marginal_values(data, objective, result.bindings, options)
-    result.seconds = time.perf_counter() - started
-    return result
 
 
 def _second_stage_min_cost(
@@ -222,22 +328,25 @@ def diagnose(data: ModelData, options: SolveOptions) -> list[str]:
 
 
 MAX_MARGINAL_RESOLVES = 6
+BINDING_SHARE = 0.01
+"""A limit with less than this share left counts as binding."""
 
 
 def find_bindings(model: pyo.ConcreteModel, data: ModelData) -> list[Binding]:
-    """Limits with too little left for one more of the smallest system that could use it."""
+    """Limits that are (nearly) used up: less than 1% left, or too little for one more of the
+    smallest system that could stand there. Their worth is measured by `marginal_values`."""
     found: list[Binding] = []
     for (l, p), con in getattr(model, "power", {}).items():
         used = pyo.value(con.body)
         limit = data.power_budget_mw[(l, p)]
         smallest = min((data.power_mw[(s, l2)] for s, l2 in data.sl if l2 == l), default=0.0)
-        if limit - used < smallest - 1e-9:
+        if limit - used < max(smallest, BINDING_SHARE * limit) - 1e-9:
             found.append(Binding("power", l, p, used, limit, "MW"))
     for l, p in getattr(model, "space", {}):
         used = sum(-(-round(model.n[s, l2, p].value or 0) // data.systems_per_rack[(s, l2)])
                    for s, l2 in data.sl if l2 == l)
         limit = data.rack_limit[(l, p)]
-        if limit - used < 1 - 1e-6:
+        if limit - used < max(1.0, BINDING_SHARE * limit) - 1e-6:
             found.append(Binding("racks", l, p, used, limit, "rack"))
     for (s, p), con in getattr(model, "supply", {}).items():
         used = pyo.value(con.body)
@@ -269,8 +378,7 @@ def marginal_values(
             changed = replace(data, rack_limit={**data.rack_limit, (b.site, b.period): b.limit + 1})
         else:
             changed = replace(data, max_purchases={**data.max_purchases, b.site: int(b.limit) + 1})
-        model = build_model(changed)
-        status, objective, *_ = _run(model, quick)
-        value = (base_cost_musd - objective) * USD if status.has_plan else None
+        again = _two_stage(changed, quick, time.perf_counter())
+        value = (base_cost_musd - again.objective) * USD if again.status.has_plan else None
         valued.append(replace(b, value_usd=None if value is None else max(0.0, value)))
     return valued
