@@ -68,8 +68,10 @@ def fail(exc: BaseException) -> None:
             err.print(f"  • {line}", highlight=False, markup=False)
         raise typer.Exit(2)
     if isinstance(exc, NoPlanError):
-        err.print(f"[bold red]no plan:[/bold red] {exc}", highlight=False)
-        for line in exc.diagnosis[1:] if str(exc).endswith(exc.diagnosis[0]) else exc.diagnosis:
+        from rich.markup import escape
+
+        err.print(f"[bold red]no plan:[/bold red] {escape(str(exc))}", highlight=False)
+        for line in exc.diagnosis:
             err.print(f"  • {line}", highlight=False, markup=False)
         raise typer.Exit(1)
     if isinstance(exc, PlannerError):

@@ -83,14 +83,14 @@ def solve_problem(
     data = build_data(inputs, table)
     blocked = unservable(inputs, data)
     if blocked:
-        raise NoPlanError("no plan: " + blocked[0], blocked)
+        raise NoPlanError("infeasible: demand that no allowed system can serve:", blocked)
     result = solve(data, options)
     return plan_from_result(inputs, result)
 
 
 def plan_from_result(inputs: Inputs, result: SolveResult) -> Plan:
     if not result.status.has_plan:
-        raise NoPlanError(f"no plan ({result.status.value}): {result.message}", result.diagnosis)
+        raise NoPlanError(f"{result.status.value}: {result.message}", result.diagnosis)
     plan = build_plan(inputs.problem.name, result)
     plan.cost_basis = inputs.problem.finance.cost_basis.value
     violations = check_invariants(plan, result.data)

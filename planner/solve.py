@@ -264,9 +264,9 @@ def _explain_status(result: SolveResult, options: SolveOptions) -> None:
     data = result.data
     if result.status == Status.infeasible:
         result.diagnosis = diagnose(data, options)
-        result.message = "no plan satisfies every constraint; " + (
-            "; ".join(result.diagnosis) if result.diagnosis else "the elastic re-solve found no cause"
-        )
+        result.message = ("no plan satisfies every constraint; relax:" if result.diagnosis
+                          else "no plan satisfies every constraint (the elastic re-solve found no "
+                          "single cause)")
     elif result.status == Status.no_solution:
         result.message = (
             f"no integer-feasible plan found within the time limit of {options.time_limit_s:g} s; "

@@ -1,0 +1,133 @@
+"""`planner solve` end to end: JSON contract, overrides, exit codes, atomic output, determinism."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from planner.cli import app
+from tests.conftest import TOY_CATALOG
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def toy_file(tmp_path: Path) -> Path:
+    """Toy systems and model through the analytic performance model (default parameters)."""
+    problem = {
+        "name": "toy-cli",
+        "periods": [{"id": "p1", "hours": 4380}, {"id": "p2", "hours": 4380}],
+        "sites": [{"id": "dc1", "power_mw": 1, "pue": 1.2, "racks": 40}],
+        "systems": ["toy-a", "toy-b"],
+        "catalog": [str(TOY_CATALOG)],
+        "workloads": [{"id": "chat", "model": "toy-model", "precision": "fp8",
+                       "input_tokens": 512, "output_tokens": 256,
+                       "slo": {"ttft_ms": 1000, "tpot_ms": 30},
+                       "demand": {"p1": 1_000_000, "p2": 2_000_000}}],
+    }
+    path = tmp_path / "toy.yaml"
+    path.write_text(yaml.safe_dump(problem))
+    return path
+
+
+def solve_json(*args: str) -> dict:
+    result = runner.invoke(app, ["solve", *args, "--format", "json"])
+    assert result.exit_code == 0, result.stderr + result.stdout
+    return json.loads(result.stdout)
+
+
+def test_json_has_the_documented_keys(toy_file):
+    plan = solve_json(str(toy_file))
+    for key in ("status", "objective_usd", "tco_usd", "usd_per_million_output_tokens",
+                "delivered_output_tokens", "mip_gap", "fleet", "deployments", "sites", "demand"):
+        assert key in plan
+    assert set(plan["tco_usd"]) >= {"capex", "energy", "facility", "opex", "rent", "total"}
+    assert set(plan["fleet"][0]) >= {"period", "site", "system", "vendor", "systems",
+                                     "accelerators", "racks", "power_kw", "purchased"}
+    assert set(plan["deployments"][0]) >= {"period", "site", "workload", "system", "mode", "tp",
+                                           "pp", "ep", "concurrency", "replicas", "accelerators",
+                                           "output_tokens_per_s", "ttft_ms", "tpot_ms"}
+    assert set(plan["sites"][0]) >= {"period", "site", "power_kw", "power_budget_kw", "racks",
+                                     "rack_limit"}
+    # coverage can be checked from the plan alone
+    for d in plan["demand"]:
+        rows = [r for r in plan["deployments"] if r["period"] == d["period"]]
+        agg = sum(r["output_tokens_per_s"] for r in rows if r["mode"] == "aggregated")
+        pre = sum(r["output_tokens_per_s"] for r in rows if r["mode"] == "prefill")
+        dec = sum(r["output_tokens_per_s"] for r in rows if r["mode"] == "decode")
+        assert agg + min(pre, dec) >= d["output_tokens_per_s"] * (1 - 1e-9)
+
+
+def test_same_inputs_give_byte_identical_json(toy_file):
+    first = runner.invoke(app, ["solve", str(toy_file), "--format", "json"]).stdout
+    second = runner.invoke(app, ["solve", str(toy_file), "--format", "json"]).stdout
+    assert first == second
+
+
+def test_power_budget_override_changes_the_plan(toy_file):
+    roomy = solve_json(str(toy_file))
+    peak_kw = max(s["power_kw"] for s in roomy["sites"])
+    tight = solve_json(str(toy_file), "--power-budget", f"dc1={peak_kw * 0.8 / 1000:.4f}MW")
+    assert max(s["power_kw"] for s in tight["sites"]) <= peak_kw * 0.8 + 1e-6
+    assert tight["objective_usd"] >= roomy["objective_usd"]
+    for site in tight["sites"]:
+        assert site["power_budget_kw"] == pytest.approx(peak_kw * 0.8, rel=1e-3)
+
+
+def test_budget_too_small_exits_1_naming_site_period_and_shortfall(toy_file):
+    result = runner.invoke(app, ["solve", str(toy_file), "--power-budget", "5kW"])
+    assert result.exit_code == 1
+    assert "site dc1, p1: power short by" in result.stderr
+    assert "site dc1, p2: power short by" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_demand_override_scales_the_fleet(toy_file, tmp_path):
+    base = solve_json(str(toy_file))
+    forecast = tmp_path / "forecast.csv"
+    forecast.write_text("period,workload,output_tokens_per_s\np1,chat,2000000\np2,chat,4000000\n")
+    doubled = solve_json(str(toy_file), "--demand", str(forecast))
+    assert [d["output_tokens_per_s"] for d in doubled["demand"]] == [2_000_000, 4_000_000]
+    acc = sum(f["accelerators"] for f in base["fleet"])
+    acc2 = sum(f["accelerators"] for f in doubled["fleet"])
+    assert acc2 > acc
+    assert doubled["objective_usd"] > base["objective_usd"]
+
+
+def test_out_writes_every_table(toy_file, tmp_path):
+    out = tmp_path / "plan"
+    result = runner.invoke(app, ["solve", str(toy_file), "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["costs.csv", "demand.csv", "deployments.csv", "fleet.csv", "plan.json",
+                     "sites.csv", "summary.csv"]
+    assert json.loads((out / "plan.json").read_text())["status"] == "optimal"
+
+
+def test_failed_run_leaves_previous_results_intact(toy_file, tmp_path):
+    out = tmp_path / "plan"
+    assert runner.invoke(app, ["solve", str(toy_file), "--out", str(out)]).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    result = runner.invoke(app, ["solve", str(toy_file), "--power-budget", "5kW",
+                                 "--out", str(out)])
+    assert result.exit_code == 1
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_csv_format_prints_each_table(toy_file):
+    result = runner.invoke(app, ["solve", str(toy_file), "--format", "csv"])
+    assert result.exit_code == 0
+    for name in ("summary", "fleet", "deployments", "sites", "demand", "costs"):
+        assert f"# table: {name}\n" in result.stdout
+
+
+def test_table_view_shows_fleet_deployments_costs_and_binds(toy_file):
+    result = runner.invoke(app, ["solve", str(toy_file), "--power-budget", "dc1=0.15MW"])
+    assert result.exit_code == 0, result.stderr
+    for heading in ("Fleet", "Deployments", "Cost breakdown", "Sites", "What binds"):
+        assert heading in result.stdout
+    assert "power at dc1 in p2" in result.stdout
