@@ -255,7 +255,7 @@ def test_no_candidate_for_a_workload_is_named(solve_toy):
     problem = toy_problem(systems=["toy-a"])
     with pytest.raises(NoPlanError) as info:
         solve_toy(problem, table)
-    assert "workload chat" in str(info.value)
+    assert "workload chat" in " ".join(info.value.diagnosis)
 
 
 def _data(plan):

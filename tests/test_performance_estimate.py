@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from perf_fixtures import catalog
 
 from planner.performance.estimate import accelerators_per_rack, estimate
