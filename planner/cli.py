@@ -187,6 +187,129 @@ def solve(
 
 
 # ------------------------------------------------------------------------------------------
+# compare and sweep
+# ------------------------------------------------------------------------------------------
+
+
+class By(StrEnum):
+    vendor = "vendor"
+    system = "system"
+
+
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
+WorkersOpt = Annotated[int, typer.Option("--workers", min=1, help="Solves run in parallel "
+                                         "processes (default: one per core, at most 2).")]
+
+
+def _progress(total: int, quiet: bool) -> Any:
+    """A rich progress bar on stderr, or a no-op when quiet or not a terminal."""
+    from contextlib import nullcontext
+
+    if quiet or total <= 1:
+        return nullcontext(None)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
+                    "{task.total}"), TimeElapsedColumn(), console=err, transient=True)
+
+
+@app.command()
+@guarded
+def compare(
+    problem: ProblemArg,
+    by: Annotated[By, typer.Option("--by", help="One optimal fleet per vendor or per system.")] = By.vendor,
+    power_budget: PowerOpt = None,
+    demand: DemandOpt = None,
+    vendor: VendorOpt = None,
+    system: SystemOpt = None,
+    time_limit: TimeOpt = 60.0,
+    gap: GapOpt = 1e-3,
+    threads: ThreadsOpt = None,
+    workers: WorkersOpt = 2,
+    format: FormatOpt = Format.table,
+    out_dir: OutOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """The optimal fleet of each vendor (or system) and the mixed optimum, side by side."""
+    from planner.compare import compare_frame, outcome_row, run_compare, variants
+    from planner.report import tables_to_csv, to_json, write_atomically
+
+    overrides = _overrides(power_budget, demand, vendor, system)
+    total = len(variants(problem, by.value, overrides))
+    with _progress(total, quiet or format != Format.table) as bar:
+        task = bar.add_task(f"solving {total} fleets", total=total) if bar else None
+        outcomes = run_compare(problem, by.value, overrides, _options(time_limit, gap, threads),
+                               workers=workers,
+                               on_done=(lambda _o: bar.advance(task)) if bar else None)
+    frame = compare_frame(outcomes)
+    payload = {"by": by.value, "rows": [outcome_row(o) for o in outcomes]}
+    if out_dir is not None:
+        write_atomically(out_dir, {"compare.json": to_json(payload),
+                                   "compare.csv": tables_to_csv({"compare": frame})})
+    if format == Format.json:
+        sys.stdout.write(to_json(payload))
+    elif format == Format.csv:
+        sys.stdout.write(frame.to_csv(index=False, lineterminator="\n", float_format="%.6g"))
+    else:
+        from planner.report import print_compare
+
+        print_compare(outcomes, by.value, out)
+
+
+@app.command()
+@guarded
+def sweep(
+    problem: ProblemArg,
+    sets: Annotated[list[str], typer.Option("--set", help="PATH=V1,V2,... e.g. "
+                                            "sites.dc1.electricity_usd_per_kwh=0.05,0.1; repeatable "
+                                            "(grid); also catalog.systems.ID.FIELD and demand_scale.")],
+    power_budget: PowerOpt = None,
+    demand: DemandOpt = None,
+    vendor: VendorOpt = None,
+    system: SystemOpt = None,
+    time_limit: TimeOpt = 60.0,
+    gap: GapOpt = 1e-3,
+    threads: ThreadsOpt = None,
+    format: FormatOpt = Format.table,
+    out_dir: OutOpt = None,
+    chart: Annotated[Path | None, typer.Option("--chart", help="Write a PNG chart of the "
+                                               "headline metrics.")] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """What-ifs: one solve per point of a grid of parameter values; a table and a chart."""
+    from planner.report import tables_to_csv, to_json, write_atomically
+    from planner.sweep import grid, parse_set, run_sweep, sweep_chart
+
+    axes = [parse_set(s) for s in sets]
+    total = len(grid(axes))
+    with _progress(total, quiet or format != Format.table) as bar:
+        task = bar.add_task(f"solving {total} points", total=total) if bar else None
+        frame = run_sweep(problem, axes, _overrides(power_budget, demand, vendor, system),
+                          _options(time_limit, gap, threads),
+                          on_done=(lambda _r: bar.advance(task)) if bar else None)
+    if chart is not None:
+        import tempfile
+
+        tmp = Path(tempfile.mkdtemp(dir=chart.parent if chart.parent.exists() else None))
+        sweep_chart(frame, axes, tmp / chart.name).replace(chart)
+        tmp.rmdir()
+    rows = frame.to_dict(orient="records")
+    if out_dir is not None:
+        write_atomically(out_dir, {"sweep.json": to_json({"rows": rows}),
+                                   "sweep.csv": tables_to_csv({"sweep": frame})})
+    if format == Format.json:
+        sys.stdout.write(to_json({"rows": rows}))
+    elif format == Format.csv:
+        sys.stdout.write(frame.to_csv(index=False, lineterminator="\n", float_format="%.6g"))
+    else:
+        from planner.report import print_sweep
+
+        print_sweep(frame, [a.path for a in axes], out)
+        if chart is not None:
+            out.print(f"[dim]chart written to {chart}[/dim]")
+
+
+# ------------------------------------------------------------------------------------------
 # estimate and calibrate
 # ------------------------------------------------------------------------------------------
 

@@ -85,7 +85,9 @@ def solve_problem(
     if blocked:
         raise NoPlanError("infeasible: demand that no allowed system can serve:", blocked)
     result = solve(data, options)
-    return plan_from_result(inputs, result)
+    plan = plan_from_result(inputs, result)
+    plan.candidates = table
+    return plan
 
 
 def plan_from_result(inputs: Inputs, result: SolveResult) -> Plan:

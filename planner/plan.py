@@ -54,6 +54,8 @@ class Plan:
     cost_basis: str = "capex"
     horizon_years: float = 1.0
     period_hours: dict[str, float] = field(default_factory=dict)
+    candidates: pd.DataFrame | None = None
+    """The full candidate table the plan chose from (for reports; not part of the JSON)."""
 
     @property
     def metrics(self) -> dict[str, float]:

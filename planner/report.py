@@ -167,3 +167,63 @@ def print_plan(plan: Plan, console: Console) -> None:
                       "the plan is set by demand and cost.")
     for note in plan.notes:
         console.print(f"[dim]note: {note}[/dim]")
+
+
+def print_compare(outcomes: list[Any], by: str, console: Console) -> None:
+    """One row per fleet: status, cost, $/M tokens, sizes, throughput densities."""
+    from planner.compare import outcome_row
+
+    table = Table(title=f"Optimal fleet per {by} (and the mixed optimum)", title_justify="left")
+    for col in ("fleet", "status", "TCO", "$/M out tok", "$/acc-h", "accel.", "systems", "racks",
+                "peak MW", "tok/s/acc", "tok/s/system", "tok/s/rack", "tok/s/MW"):
+        table.add_column(col, justify="left" if col in ("fleet", "status") else "right")
+    notes = []
+    for o in outcomes:
+        r = outcome_row(o)
+        if o.plan is None:
+            table.add_row(o.label, o.status, *["-"] * 11)
+            notes.append(f"{o.label}: {o.reason}")
+            continue
+        table.add_row(
+            o.label, r["status"], format_usd(r["tco_usd"]["total"]),
+            f"${r['usd_per_million_output_tokens']:,.3f}", f"${r['usd_per_accelerator_hour']:,.2f}",
+            f"{r['accelerators']:,.0f}", f"{r['systems']:,.0f}", f"{r['racks']:,.0f}",
+            f"{r['peak_power_kw'] / 1000:,.2f}",
+            format_rate(r["output_tokens_per_s_per_accelerator"] or 0.0),
+            format_rate(r["output_tokens_per_s_per_system"] or 0.0),
+            format_rate(r["output_tokens_per_s_per_rack"] or 0.0),
+            format_rate(r["output_tokens_per_s_per_mw"] or 0.0),
+        )
+    console.print(table)
+    for o in outcomes:
+        if o.plan is not None:
+            from planner.compare import configurations
+
+            console.print(f"[bold]{o.label}[/bold]: {configurations(o.plan)}", highlight=False)
+    for note in notes:
+        console.print(f"[yellow]no plan[/yellow] {note}", highlight=False)
+
+
+def print_sweep(frame: pd.DataFrame, axes: list[str], console: Console) -> None:
+    """One row per grid point."""
+    table = Table(title="Sweep", title_justify="left")
+    columns = [*axes, "status", "total_tco_usd", "usd_per_million_output_tokens", "accelerators",
+               "peak_power_mw", "mix"]
+    for col in columns:
+        table.add_column(col.replace("_", " "), justify="left" if col in ("status", "mix") else "right")
+    for row in frame.to_dict(orient="records"):
+        cells = []
+        for col in columns:
+            value = row.get(col)
+            if col == "total_tco_usd" and isinstance(value, float) and not math.isnan(value):
+                cells.append(format_usd(value))
+            elif isinstance(value, float):
+                cells.append(_fmt(value, 3 if abs(value) < 100 else 0))
+            else:
+                cells.append("-" if value is None else str(value))
+        table.add_row(*cells)
+    console.print(table)
+    for row in frame.to_dict(orient="records"):
+        if row.get("status") == "infeasible":
+            point = ", ".join(f"{a}={row[a]}" for a in axes)
+            console.print(f"[yellow]{point}[/yellow]: {row.get('reason')}", highlight=False)

@@ -1,0 +1,162 @@
+"""What-ifs: one solve per point of a grid of `--set PATH=V1,V2,...` assignments.
+
+A path addresses the problem file (`sites.dc1.electricity_usd_per_kwh`, `finance.discount_rate`,
+`workloads.chat.slo.tpot_ms`; list items by id), the catalog (`catalog.systems.ID.price_usd`),
+or the demand scale (`demand_scale`, multiplying every workload's demand).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from pydantic import ValidationError
+
+from planner.errors import InputError, NoPlanError
+from planner.problem import Inputs, Overrides, load_problem
+from planner.solve import SolveOptions
+
+DEMAND_SCALE = "demand_scale"
+CATALOG_PREFIX = "catalog.systems."
+
+
+@dataclass(frozen=True)
+class Axis:
+    path: str
+    values: list[Any]
+
+
+def parse_set(text: str) -> Axis:
+    """`PATH=V1,V2,...` → Axis; each value is read as a YAML scalar (numbers, 20MW, true)."""
+    path, sep, raw = text.partition("=")
+    if not sep or not path.strip() or not raw.strip():
+        raise InputError([f"--set {text}: expected PATH=V1,V2,... (e.g. finance.discount_rate=0.06,0.1)"])
+    values = []
+    for item in raw.split(","):
+        try:
+            values.append(yaml.safe_load(item.strip()))
+        except yaml.YAMLError:
+            values.append(item.strip())
+    return Axis(path.strip(), values)
+
+
+def _apply_catalog(inputs: Inputs, path: str, value: Any) -> Inputs:
+    """Change one field of one catalog system for this point (re-validated)."""
+    rest = path.removeprefix(CATALOG_PREFIX)
+    system_id, _, field = rest.partition(".")
+    system = inputs.catalog.systems.get(system_id)
+    if system is None or not field:
+        raise InputError([f"--set {path}: expected catalog.systems.<system id>.<field>; "
+                          f"unknown system '{system_id}'"])
+    data = system.model_dump()
+    if field not in data:
+        raise InputError([f"--set {path}: system has no field '{field}'"])
+    data[field] = value
+    try:
+        changed = type(system).model_validate(data)
+    except ValidationError as exc:
+        raise InputError([f"--set {path}={value}: {e['msg']}" for e in exc.errors()]) from None
+    systems = [changed if s.id == system_id else s for s in inputs.systems]
+    catalog = inputs.catalog.model_copy(update={"systems": {**inputs.catalog.systems,
+                                                            system_id: changed}})
+    return replace(inputs, catalog=catalog, systems=systems)
+
+
+def point_inputs(problem: Path, overrides: Overrides, point: dict[str, Any]) -> Inputs:
+    """Inputs of one grid point."""
+    plain = [(p, v) for p, v in point.items() if p != DEMAND_SCALE and not p.startswith(CATALOG_PREFIX)]
+    inputs = load_problem(problem, replace(overrides, assignments=(*overrides.assignments, *plain)))
+    for path, value in point.items():
+        if path.startswith(CATALOG_PREFIX):
+            inputs = _apply_catalog(inputs, path, value)
+    if DEMAND_SCALE in point:
+        scale = float(point[DEMAND_SCALE])
+        if scale < 0:
+            raise InputError([f"--set {DEMAND_SCALE}={scale}: expected a scale ≥ 0"])
+        inputs = replace(
+            inputs,
+            demand={k: v * scale for k, v in inputs.demand.items()},
+            site_demand={k: v * scale for k, v in inputs.site_demand.items()},
+        )
+    return inputs
+
+
+def grid(axes: Sequence[Axis]) -> list[dict[str, Any]]:
+    """Cartesian product of the axes, first axis slowest."""
+    return [dict(zip([a.path for a in axes], combo, strict=True))
+            for combo in itertools.product(*[a.values for a in axes])]
+
+
+def run_sweep(
+    problem: Path,
+    axes: Sequence[Axis],
+    overrides: Overrides,
+    options: SolveOptions,
+    on_done: Callable[[dict[str, Any]], None] | None = None,
+) -> pd.DataFrame:
+    """One solve per grid point; a row per point with its headline metrics or its reason."""
+    from planner.pipeline import solve_problem
+
+    points = grid(axes)
+    for point in points:  # validate every point before the first solve
+        point_inputs(problem, overrides, point)
+    rows = []
+    for point in points:
+        row: dict[str, Any] = dict(point)
+        try:
+            plan = solve_problem(point_inputs(problem, overrides, point), options)
+        except NoPlanError as exc:
+            row.update(status="infeasible", reason="; ".join(exc.diagnosis) or str(exc))
+        else:
+            m = plan.metrics
+            row.update(
+                status=plan.status.value, reason=None,
+                total_tco_usd=plan.tco_usd["total"],
+                usd_per_million_output_tokens=plan.usd_per_million_output_tokens,
+                accelerators=m["peak_accelerators"], racks=m["peak_racks"],
+                peak_power_mw=m["peak_power_mw"],
+                output_tokens_per_s_per_mw=m["output_tokens_per_s_per_mw"],
+                mix=", ".join(sorted(set(plan.fleet["system"]))),
+                mip_gap=plan.mip_gap,
+            )
+        rows.append(row)
+        if on_done:
+            on_done(row)
+    return pd.DataFrame(rows)
+
+
+HEADLINES = ["total_tco_usd", "usd_per_million_output_tokens", "accelerators", "peak_power_mw"]
+
+
+def sweep_chart(frame: pd.DataFrame, axes: Sequence[Axis], path: Path) -> Path:
+    """A PNG with one panel per headline metric against the first axis (one line per value of
+    the second axis, if any)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = axes[0].path
+    series = axes[1].path if len(axes) > 1 else None
+    fig, panels = plt.subplots(1, len(HEADLINES), figsize=(4 * len(HEADLINES), 3.4))
+    for ax, metric in zip(panels, HEADLINES, strict=True):
+        groups = frame.groupby(series, sort=False) if series else [(None, frame)]
+        for label, group in groups:
+            if metric in group:
+                ax.plot(group[x].astype(str), group[metric], marker="o",
+                        label=None if label is None else f"{series}={label}")
+        ax.set_title(metric.replace("_", " "), fontsize=9)
+        ax.set_xlabel(x, fontsize=8)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+        if series:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
