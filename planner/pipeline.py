@@ -90,11 +90,27 @@ def solve_problem(
     return plan
 
 
+def add_recipes(plan: Plan, inputs: Inputs) -> None:
+    """A `recipe` column: the serving command of each deployment row."""
+    from planner.recipes import recipe
+
+    catalog = inputs.catalog
+    workloads = {w.id: w for w in inputs.problem.workloads}
+    commands = []
+    for row in plan.deployments.to_dict(orient="records"):
+        system = catalog.systems[row["system"]]
+        workload = workloads[row["workload"]]
+        stack = catalog.accelerators[system.accelerator].software_stack
+        commands.append(recipe(row, system, stack, catalog.models[workload.model], workload))
+    plan.deployments["recipe"] = commands
+
+
 def plan_from_result(inputs: Inputs, result: SolveResult) -> Plan:
     if not result.status.has_plan:
         raise NoPlanError(f"{result.status.value}: {result.message}", result.diagnosis)
     plan = build_plan(inputs.problem.name, result)
     plan.cost_basis = inputs.problem.finance.cost_basis.value
+    add_recipes(plan, inputs)
     violations = check_invariants(plan, result.data)
     if violations:
         raise NoPlanError("the solver's plan fails its own checks (numerical trouble): "

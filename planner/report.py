@@ -135,6 +135,13 @@ def print_plan(plan: Plan, console: Console) -> None:
                     str(r.concurrency), f"{r.replicas:,}", f"{r.accelerators:,}",
                     format_rate(r.output_tokens_per_s), f"{r.ttft_ms:,.0f}", f"{r.tpot_ms:,.1f}")
     console.print(dep)
+    if "recipe" in plan.deployments:
+        last = plan.deployments[plan.deployments["period"] == plan.deployments["period"].iloc[-1]] \
+            if len(plan.deployments) else plan.deployments
+        console.print("[bold]Serving recipes[/bold] (last period)")
+        for r in last.drop_duplicates("recipe").itertuples(index=False):
+            console.print(f"  {r.workload} on {r.system} ({r.mode}): {r.recipe}", highlight=False,
+                          markup=False, soft_wrap=True)
 
     costs = Table(title="Cost breakdown (discounted)", title_justify="left")
     costs.add_column("component")
