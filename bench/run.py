@@ -1,0 +1,189 @@
+"""Benchmark of the whole pipeline on generated problem families (`make bench`).
+
+Every family (see `bench/problems.py`) is written as a problem file to a temp directory and run
+through the real pipeline: load_problem → candidates_for → build_data → build_model → solve →
+plan (with its invariant checks). Each family runs in its own subprocess, so the peak memory
+(ru_maxrss) is that family's own. Prints one row per family, the share of time spent building
+Pyomo models versus inside HiGHS, and the wall time of `planner --help`.
+
+    .venv/bin/python bench/run.py [--families small,medium] [--time-limit 60] [--gap 0.001]
+                                  [--shadow-prices] [--performance] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from problems import FAMILIES, write_problem  # noqa: E402
+
+COLUMNS = [
+    ("family", "family", "{}"), ("candidates", "cand.", "{:,}"), ("variables", "vars", "{:,}"),
+    ("integers", "int", "{:,}"), ("constraints", "cons", "{:,}"), ("load_s", "load s", "{:.2f}"),
+    ("candidates_s", "cand. s", "{:.2f}"), ("data_s", "data s", "{:.2f}"),
+    ("build_s", "build s", "{:.2f}"), ("solve_s", "solve s", "{:.2f}"),
+    ("highs_s", "HiGHS s", "{:.2f}"), ("total_s", "total s", "{:.2f}"), ("status", "status", "{}"),
+    ("gap", "gap", "{:.3%}"), ("objective_musd", "obj $M", "{:,.3f}"),
+    ("build_share", "build/solve", "{:.0%}"), ("peak_mb", "peak MB", "{:,.0f}"),
+]
+
+
+def run_family(name: str, time_limit: float, gap: float, shadow_prices: bool) -> dict[str, Any]:
+    """Run one family in this process; returns its row."""
+    import pyomo.environ as pyo
+
+    import planner.solve as solve_module
+    from planner.coefficients import build_data
+    from planner.formulation import build_model
+    from planner.pipeline import candidates_for, plan_from_result
+    from planner.problem import load_problem
+    from planner.solve import SolveOptions, solve
+
+    building = {"s": 0.0, "calls": 0}
+
+    def timed_build(*args: Any, **kwargs: Any) -> pyo.ConcreteModel:
+        t = time.perf_counter()
+        try:
+            return build_model(*args, **kwargs)
+        finally:
+            building["s"] += time.perf_counter() - t
+            building["calls"] += 1
+
+    solve_module.build_model = timed_build  # count every model built inside solve
+    row: dict[str, Any] = {"family": name}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_problem(FAMILIES[name], Path(tmp))
+        t0 = time.perf_counter()
+        inputs = load_problem(path)
+        t1 = time.perf_counter()
+        table = candidates_for(inputs)
+        t2 = time.perf_counter()
+        data = build_data(inputs, table)
+        t3 = time.perf_counter()
+        model = build_model(data)
+        t4 = time.perf_counter()
+        row.update(_size(model), candidates=len(data.candidates), load_s=t1 - t0,
+                   candidates_s=t2 - t1, data_s=t3 - t2, build_s=t4 - t3)
+        del model
+        result = solve(data, SolveOptions(time_limit_s=time_limit, mip_gap=gap,
+                                          shadow_prices=shadow_prices))
+        t5 = time.perf_counter()
+        if result.status.has_plan:
+            plan_from_result(inputs, result)  # invariants re-checked from the plan's tables
+        t6 = time.perf_counter()
+    solve_s = t5 - t4
+    row.update(
+        solve_s=solve_s, highs_s=solve_s - building["s"], solve_builds=building["calls"],
+        total_s=t6 - t0, status=result.status.value, gap=result.gap,
+        objective_musd=result.objective, bound_musd=result.bound,
+        build_share=(row["build_s"] + building["s"]) / max(t6 - t0, 1e-9),
+        peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
+    return row
+
+
+def _size(model: Any) -> dict[str, int]:
+    import pyomo.environ as pyo
+
+    variables = list(model.component_data_objects(pyo.Var))
+    return {
+        "variables": len(variables),
+        "integers": sum(1 for v in variables if v.is_integer() or v.is_binary()),
+        "constraints": sum(1 for _ in model.component_data_objects(pyo.Constraint, active=True)),
+    }
+
+
+def help_seconds() -> float:
+    """Wall time of `planner --help` in a fresh process (best of 3)."""
+    exe = Path(sys.executable).with_name("planner")
+    cmd = [str(exe), "--help"] if exe.exists() else [sys.executable, "-m", "planner.cli", "--help"]
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    cells = [[label for _, label, _ in COLUMNS]]
+    for row in rows:
+        cells.append([_fmt(row.get(key), fmt) for key, _, fmt in COLUMNS])
+    widths = [max(len(r[i]) for r in cells) for i in range(len(COLUMNS))]
+    for j, r in enumerate(cells):
+        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths,
+                                                                                     strict=True))))
+        if j == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def _fmt(value: Any, fmt: str) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and value != value:
+        return "-"
+    try:
+        return fmt.format(value)
+    except (ValueError, TypeError):
+        return str(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--families", default=",".join(FAMILIES),
+                        help="comma-separated subset of " + ", ".join(FAMILIES))
+    parser.add_argument("--time-limit", type=float, default=60.0, help="solver time limit, s")
+    parser.add_argument("--gap", type=float, default=1e-3, help="relative MIP gap")
+    parser.add_argument("--shadow-prices", action="store_true",
+                        help="also value binding limits by re-solving (planner solve's default)")
+    parser.add_argument("--performance", action="store_true",
+                        help="also run bench/bench_performance.py")
+    parser.add_argument("--json", action="store_true", help="print rows as JSON lines")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:
+        row = run_family(args.one, args.time_limit, args.gap, args.shadow_prices)
+        print(json.dumps(row))
+        return 0
+    names = [n.strip() for n in args.families.split(",") if n.strip()]
+    unknown = [n for n in names if n not in FAMILIES]
+    if unknown:
+        parser.error(f"unknown families {unknown}; known: {', '.join(FAMILIES)}")
+    print(f"planner benchmark: time limit {args.time_limit:g} s, gap {args.gap:g}, "
+          f"{os.cpu_count()} CPUs, shadow prices {'on' if args.shadow_prices else 'off'}",
+          flush=True)
+    rows = []
+    for name in names:
+        cmd = [sys.executable, __file__, "--one", name, "--time-limit", str(args.time_limit),
+               "--gap", str(args.gap)] + (["--shadow-prices"] if args.shadow_prices else [])
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            print(f"{name}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+            rows.append({"family": name, "status": "crashed"})
+            continue
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        if args.json:
+            print(json.dumps(rows[-1]), flush=True)
+    print()
+    print_table(rows)
+    print(f"\nplanner --help: {help_seconds():.2f} s (best of 3)")
+    print("build/solve = share of end-to-end time spent building Pyomo models (all stages); "
+          "HiGHS s = solve s minus the builds inside it")
+    if args.performance:
+        subprocess.run([sys.executable, str(BENCH / "bench_performance.py")], check=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
