@@ -8,16 +8,15 @@ from __future__ import annotations
 import pandas as pd
 
 from planner.coefficients import CANDIDATE_COLUMNS, ModelData, build_data
+from planner.performance.spec import WorkloadSpec
 from planner.errors import NoPlanError
 from planner.plan import Plan, build_plan, check_invariants
 from planner.problem import Inputs
 from planner.solve import SolveOptions, SolveResult, solve
 
 
-def workload_specs(inputs: Inputs) -> list:
+def workload_specs(inputs: Inputs) -> list[WorkloadSpec]:
     """The performance model's view of each workload, one spec per acceptable precision."""
-    from planner.performance import WorkloadSpec
-
     return [
         WorkloadSpec(
             model=w.model, precision=precision, input_tokens=w.input_tokens,
@@ -58,7 +57,7 @@ def unservable(inputs: Inputs, data: ModelData) -> list[str]:
             continue
         from planner.performance import explain_infeasible
 
-        specs: dict[str, object] = {}
+        specs: dict[str, WorkloadSpec] = {}
         for spec in workload_specs(inputs):
             specs.setdefault(spec.name, spec)  # explain with the first precision listed
         reasons = []
