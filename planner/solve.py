@@ -12,6 +12,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any, NamedTuple
 
 import pyomo.environ as pyo
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
@@ -86,6 +87,8 @@ class SolveResult:
     """For infeasible problems: what to relax and by how much."""
     bindings: list[Binding] = field(default_factory=list)
     """Limits the plan runs into, with the value of one more unit (min_tco)."""
+    interrupted: bool = False
+    """Ctrl-C stopped the solve; the plan (if any) is the best found until then."""
 
 
 _TERMINATION = {
@@ -102,8 +105,29 @@ _TERMINATION = {
 }
 
 
-def _highs(options: SolveOptions, time_limit_s: float | None = None) -> Highs:
-    solver = Highs()
+class _Highs(Highs):
+    """Pyomo's HiGHS interface plus a MIP start: `warm_start` maps id(Pyomo variable) to a value
+    handed to HiGHS (setSolution) before it runs."""
+
+    def __init__(self, **kwds: Any) -> None:
+        super().__init__(**kwds)
+        self.warm_start: dict[int, float] = {}
+
+    def _solve(self) -> Any:
+        if self.warm_start and self._solver_model is not None:
+            index = self._pyomo_var_to_solver_var_map
+            pairs = [(index[v], value) for v, value in self.warm_start.items() if v in index]
+            if pairs:
+                import numpy as np
+
+                cols = np.array([c for c, _ in pairs], dtype=np.int32)
+                vals = np.array([v for _, v in pairs], dtype=np.float64)
+                self._solver_model.setSolution(len(pairs), cols, vals)
+        return super()._solve()
+
+
+def _highs(options: SolveOptions, time_limit_s: float | None = None) -> _Highs:
+    solver = _Highs()
     solver.config.load_solutions = False
     solver.config.raise_exception_on_nonoptimal_result = False
     solver.config.time_limit = time_limit_s if time_limit_s is not None else options.time_limit_s
@@ -115,9 +139,24 @@ def _highs(options: SolveOptions, time_limit_s: float | None = None) -> Highs:
     return solver
 
 
-def _run(model: pyo.ConcreteModel, options: SolveOptions) -> tuple[Status, float, float, float]:
-    """Solve once; load the solution if there is one. Returns (status, objective, bound, gap)."""
-    results = _highs(options).solve(model)
+class Run(NamedTuple):
+    """One HiGHS call: normalised status, objective, best bound, relative gap."""
+
+    status: Status
+    objective: float
+    bound: float
+    gap: float
+    interrupted: bool = False
+    """HiGHS stopped on Ctrl-C (it handles SIGINT itself and returns what it has)."""
+
+
+def _run(model: pyo.ConcreteModel, options: SolveOptions,
+         warm_start: dict[int, float] | None = None) -> Run:
+    """Solve once; load the solution if there is one."""
+    solver = _highs(options)
+    solver.warm_start = warm_start or {}
+    results = solver.solve(model)
+    interrupted = results.termination_condition == TerminationCondition.interrupted
     status = _TERMINATION.get(results.termination_condition, Status.error)
     has_solution = results.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)
     if status in (Status.feasible, Status.interrupted) and not has_solution:
@@ -138,82 +177,163 @@ def _run(model: pyo.ConcreteModel, options: SolveOptions) -> tuple[Status, float
                 status = Status.feasible
         else:
             gap = 0.0 if status == Status.optimal else math.nan
-    return status, objective, bound, gap
+    elif results.objective_bound is not None and math.isfinite(results.objective_bound):
+        bound = float(results.objective_bound)
+    return Run(status, objective, bound, gap, interrupted)
 
 
 def solve(data: ModelData, options: SolveOptions | None = None) -> SolveResult:
     """Solve the MIP for `data`; diagnose infeasibility with an elastic re-solve.
 
-    min_tco runs in two stages. (1) The relaxation with sub-system replicas continuous: fast,
-    and its bound is a valid lower bound of the true optimum. Its solution is repaired by
-    rounding every replica count up and adding the systems, purchases and racks that needs
-    (`round_up`). If the repaired plan is within the gap of that bound, it is the answer.
-    (2) Otherwise the full MIP runs, and the better plan is kept; the gap is measured against
-    the best bound of either stage."""
+    min_tco runs in stages (`_two_stage`). The time limit covers all of them. Ctrl-C stops
+    the solve: the best plan found so far comes back with `interrupted` set (status feasible,
+    its gap stated); with no plan yet, KeyboardInterrupt propagates."""
     options = options or SolveOptions()
     started = time.perf_counter()
     if data.objective == Objective.min_tco:
         result = _two_stage(data, options, started)
     else:
         model = build_model(data)
-        status, objective, bound, gap = _run(model, options)
-        result = SolveResult(status, model, data, objective, bound, gap)
-        if status.has_plan:
+        run = _run(model, options)
+        result = SolveResult(run.status, model, data, run.objective, run.bound, run.gap,
+                             interrupted=run.interrupted)
+        if run.status.has_plan:
             result.served_scale = pyo.value(model.alpha)
-            _second_stage_min_cost(model, result, options)
+            if not run.interrupted:
+                _second_stage_min_cost(model, result, options)
+    if result.interrupted and not result.status.has_plan:
+        raise KeyboardInterrupt
     _explain_status(result, options)
     if result.status.has_plan and result.model is not None:
         result.bindings = find_bindings(result.model, data)
-        if options.shadow_prices and data.objective == Objective.min_tco:
-            result.bindings = marginal_values(data, result.objective, result.bindings, options)
+        if options.shadow_prices and data.objective == Objective.min_tco and not result.interrupted:
+            try:
+                result.bindings = marginal_values(data, result.objective, result.bindings, options)
+            except KeyboardInterrupt:
+                result.interrupted = True
+                result.message = "interrupted while valuing binding limits; values not computed"
     result.seconds = time.perf_counter() - started
     return result
 
 
 def _two_stage(data: ModelData, options: SolveOptions, started: float) -> SolveResult:
-    relaxed = build_model(data, relax_small_replicas=True)
-    status, objective, bound, _ = _run(relaxed, options)
-    if not status.has_plan:
-        # the relaxation has no plan, so neither has the MIP (or the limit was hit): say so
-        return SolveResult(status, None, data)
-    lower = bound if math.isfinite(bound) else objective
-    best: SolveResult | None = None
+    """min_tco in up to three HiGHS calls sharing one time limit.
 
-    def consider(model: pyo.ConcreteModel, cost: float, status: Status) -> None:
-        nonlocal best
-        if best is None or cost < best.objective - 1e-12:
-            best = SolveResult(status, model, data, cost, lower, _gap(cost, lower))
-
-    def good_enough() -> bool:
-        return best is not None and _gap(best.objective, lower) <= options.mip_gap + 1e-12
-
-    used = [(k, l) for k, l in data.kl if any((relaxed.x[k, l, p].value or 0) > 1e-6
-                                               for p in data.periods)]
-    if round_up(relaxed, data):
-        consider(relaxed, pyo.value(relaxed.cost), Status.feasible)
-    if not good_enough():
-        # the full MIP restricted to the configurations the relaxation chose: small and fast
-        restricted = build_model(replace(data, kl=used))
-        status, objective, *_ = _run(restricted, _remaining(options, started))
-        if status.has_plan:
-            consider(restricted, objective, status)
-    if not good_enough():
-        full = build_model(data)
-        status, objective, bound, _ = _run(full, _remaining(options, started))
-        if math.isfinite(bound):
-            lower = max(lower, bound)
-        if status.has_plan:
-            consider(full, objective, status)
-    if best is None:
-        return SolveResult(Status.no_solution, None, data)
-    best.bound, best.gap = lower, _gap(best.objective, lower)
-    best.status = Status.optimal if best.gap <= options.mip_gap + 1e-12 else Status.feasible
-    return best
+    (1) The relaxation with sub-system replicas continuous: fast, and its bound is a valid
+    lower bound of the true optimum. Its solution is repaired by rounding every replica count
+    up and adding the systems, purchases and racks that needs (`round_up`). If the repaired
+    plan is within the gap of that bound, it is the answer. (2) The full MIP restricted to the
+    (candidate, site) pairs the relaxation used: small, and usually a much better plan.
+    (3) The full MIP, started from the best plan so far (a MIP start), for the time left; its
+    bound can only raise the lower bound. The gap is measured against the best bound of any
+    stage. Ctrl-C (HiGHS returns `interrupted`, or KeyboardInterrupt between calls) ends the
+    stages and returns the best plan so far."""
+    state = _Stages(data, options, started)
+    try:
+        state.relaxation()
+        if state.go_on():
+            state.restricted()
+        if state.go_on():
+            state.full()
+    except KeyboardInterrupt:
+        state.interrupted = True
+    return state.result()
 
 
-def _remaining(options: SolveOptions, started: float) -> SolveOptions:
-    left = options.time_limit_s - (time.perf_counter() - started)
-    return replace(options, time_limit_s=max(left, 1.0))
+class _Stages:
+    """Bookkeeping of `_two_stage`: the best plan so far and the best lower bound."""
+
+    def __init__(self, data: ModelData, options: SolveOptions, started: float) -> None:
+        self.data, self.options, self.started = data, options, started
+        self.lower = -math.inf
+        self.best: SolveResult | None = None
+        self.relaxed = Status.no_solution
+        """Status of the relaxation (infeasible or unbounded: so is the MIP)."""
+        self.used: list[tuple[int, str]] = []
+        self.interrupted = False
+
+    def consider(self, model: pyo.ConcreteModel, cost: float) -> None:
+        if self.best is None or cost < self.best.objective - 1e-12:
+            self.best = SolveResult(Status.feasible, model, self.data, cost)
+
+    def good_enough(self) -> bool:
+        return self.best is not None and _gap(self.best.objective, self.lower) <= \
+            self.options.mip_gap + 1e-12
+
+    def go_on(self) -> bool:
+        return (not self.interrupted and self.relaxed.has_plan and not self.good_enough()
+                and self.left() > MIN_STAGE_SECONDS)
+
+    def left(self) -> float:
+        return self.options.time_limit_s - (time.perf_counter() - self.started)
+
+    def _options(self) -> SolveOptions:
+        return replace(self.options, time_limit_s=max(self.left(), MIN_STAGE_SECONDS))
+
+    def relaxation(self) -> None:
+        relaxed = build_model(self.data, relax_small_replicas=True)
+        run = _run(relaxed, self._options())
+        self.interrupted |= run.interrupted
+        if math.isfinite(run.bound):
+            self.lower = max(self.lower, run.bound)
+        self.relaxed = run.status
+        if not run.status.has_plan:
+            return
+        if not math.isfinite(run.bound):
+            self.lower = max(self.lower, run.objective)
+        self.used = [(k, l) for k, l in self.data.kl
+                     if any((relaxed.x[k, l, p].value or 0) > 1e-6 for p in self.data.periods)]
+        if round_up(relaxed, self.data):
+            self.consider(relaxed, pyo.value(relaxed.cost))
+
+    def restricted(self) -> None:
+        model = build_model(replace(self.data, kl=self.used))
+        run = _run(model, self._options(), _warm_start(self.best, model))
+        self.interrupted |= run.interrupted
+        if run.status.has_plan:
+            self.consider(model, run.objective)
+
+    def full(self) -> None:
+        model = build_model(self.data)
+        run = _run(model, self._options(), _warm_start(self.best, model))
+        self.interrupted |= run.interrupted
+        if math.isfinite(run.bound):
+            self.lower = max(self.lower, run.bound)
+        if run.status.has_plan:
+            self.consider(model, run.objective)
+
+    def result(self) -> SolveResult:
+        if self.best is None:
+            status = Status.no_solution if self.relaxed.has_plan else self.relaxed
+            return SolveResult(status, None, self.data, interrupted=self.interrupted)
+        best = self.best
+        best.bound, best.gap = self.lower, _gap(best.objective, self.lower)
+        best.status = Status.optimal if best.gap <= self.options.mip_gap + 1e-12 else Status.feasible
+        best.interrupted = self.interrupted
+        if self.interrupted:
+            best.status = Status.feasible
+        return best
+
+
+MIN_STAGE_SECONDS = 0.05
+"""A stage starts only with at least this much of the time limit left."""
+
+
+def _warm_start(best: SolveResult | None, model: pyo.ConcreteModel) -> dict[int, float]:
+    """Values of `best`'s plan for the variables of `model` (same component names; absent
+    replica columns are 0): a complete MIP start for HiGHS."""
+    if best is None or best.model is None:
+        return {}
+    source = best.model
+    values: dict[int, float] = {}
+    for name in ("x", "n", "buy", "r", "y", "u"):
+        if not hasattr(model, name):
+            continue
+        have = getattr(source, name)
+        for index, var in getattr(model, name).items():
+            value = have[index].value if index in have else 0.0
+            values[id(var)] = float(value or 0.0)
+    return values
 
 
 def _gap(objective: float, bound: float) -> float:
@@ -289,7 +409,7 @@ def _second_stage_min_cost(
     model.objective.deactivate()
     model.alpha_floor = pyo.Constraint(expr=model.alpha >= alpha * (1 - options.mip_gap) - 1e-9)
     model.min_cost = pyo.Objective(expr=model.cost, sense=pyo.minimize)
-    status, objective, bound, gap = _run(model, options)
+    status, objective, bound, gap, _ = _run(model, options)
     if status.has_plan:
         result.status = Status.optimal if result.status == Status.optimal else result.status
         result.objective, result.bound, result.gap = objective, bound, gap
