@@ -17,6 +17,7 @@ Conventions (PyPSA's multi-period convention):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from planner.schema import CostBasis, Finance, Site, SiteKind, System, TcoTier
@@ -31,7 +32,8 @@ def crf(rate: float, life_years: float) -> float:
         raise ValueError("life_years must be positive")
     if rate == 0:
         return 1.0 / life_years
-    return rate / (1.0 - (1.0 + rate) ** (-life_years))
+    # 1 − (1 + r)^−n as −expm1(−n·log1p(r)): exact for tiny r, where (1 + r) rounds to 1
+    return rate / -math.expm1(-life_years * math.log1p(rate))
 
 
 def discount_factors(hours: list[float], rate: float) -> list[float]:

@@ -23,8 +23,14 @@ class InputError(PlannerError):
     exit_code = 2
 
     def __init__(self, problems: Iterable[str]):
-        self.problems = list(problems)
+        self.problems = [_one_line(p) for p in problems]
         super().__init__("\n".join(self.problems))
+
+
+def _one_line(text: str) -> str:
+    """Control characters (a newline in a quoted id) escaped, so one problem stays one line."""
+    return re.sub(r"[\x00-\x1f\x7f\u2028\u2029\u202a-\u202e]",
+                  lambda m: repr(m[0])[1:-1], str(text))
 
 
 class NoPlanError(PlannerError):
@@ -56,8 +62,15 @@ def _path(loc: Iterable[Any], data: Any) -> str:
 
 
 def _is_branch(item: Any) -> bool:
-    """A pydantic union-member tag in a location, e.g. `dict[str,float]` or `function-after[...]`."""
-    return isinstance(item, str) and "[" in item and "]" in item
+    """A pydantic union-member tag in a location, e.g. `dict[str,float]`, `function-after[...]` or
+    `constrained-int` (an `int` with bounds)."""
+    return isinstance(item, str) and (
+        ("[" in item and "]" in item) or re.fullmatch(r"constrained-\w+|lax-or-strict", item) is not None
+    )
+
+
+_SCALAR_ONLY = ("enum", "literal_error", "int_parsing", "float_parsing", "bool_parsing")
+"""Error types of a union member that expects a scalar: noise when the value is a list or mapping."""
 
 
 def _drop_union_noise(errors: list[ErrorDetails]) -> list[ErrorDetails]:
@@ -74,8 +87,13 @@ def _drop_union_noise(errors: list[ErrorDetails]) -> list[ErrorDetails]:
             groups.setdefault(tuple(err["loc"][: tags[0]]), []).append(err)
     drop: set[int] = set()
     for members in groups.values():
-        specific = [e for e in members if not e["type"].endswith("_type")]
-        noise = [e for e in members if e["type"].endswith("_type")]
+        def is_noise(e: ErrorDetails) -> bool:
+            return e["type"].endswith("_type") or (
+                e["type"] in _SCALAR_ONLY and isinstance(e.get("input"), dict | list)
+            )
+
+        specific = [e for e in members if not is_noise(e)]
+        noise = [e for e in members if is_noise(e)]
         for e in noise if specific else noise[1:]:
             drop.add(id(e))
     return [e for e in errors if id(e) not in drop]
@@ -88,6 +106,9 @@ def _expected(msg: str) -> str:
     msg = re.sub(r"^String should match", "a string matching", msg)
     msg = re.sub(r"^String should have", "a string with", msg)
     msg = re.sub(r"^List should have", "a list with", msg)
+    msg = re.sub(r" after validation, not \d+$", "", msg)
+    msg = msg.replace("a string matching pattern '^[A-Za-z0-9][A-Za-z0-9._-]*$'",
+                      "an id of letters, digits, '.', '_' and '-', starting with a letter or digit")
     return msg[0].lower() + msg[1:] if msg else msg
 
 

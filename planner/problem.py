@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from planner.catalog import load_catalog
+from planner.catalog import catalog_files, default_catalog_dir, load_catalog
 from planner.errors import InputError, describe_validation_error
-from planner.schema import Catalog, Problem, SiteKind, System
+from planner.schema import MAX_DEMAND_TOK_S, Catalog, Problem, SiteKind, System
 from planner.units import UnitError, parse_quantity
 from planner.yamlio import read_yaml
 
@@ -65,6 +65,9 @@ def load_problem(path: Path | str, overrides: Overrides | None = None) -> Inputs
     path = Path(path)
     overrides = overrides or Overrides()
     data = read_yaml(path)
+    if data is None:
+        raise InputError([f"{path}: (top level): the file is empty; expected a mapping with name, "
+                          "periods, sites and workloads"])
     if not isinstance(data, dict):
         raise InputError([f"{path}: (top level): found {type(data).__name__}; expected a mapping"])
     data = copy.deepcopy(data)
@@ -76,7 +79,7 @@ def load_problem(path: Path | str, overrides: Overrides | None = None) -> Inputs
     except ValidationError as exc:
         raise InputError(describe_validation_error(exc, path, data)) from None
 
-    catalog = load_catalog([_relative(path, c) for c in problem.catalog])
+    catalog = load_catalog(_catalog_paths(problem, path))
     systems = _allowed_systems(problem, catalog, overrides, path)
     _check_references(problem, catalog, path)
 
@@ -104,6 +107,36 @@ def load_problem(path: Path | str, overrides: Overrides | None = None) -> Inputs
     if measured is not None and not measured.exists():
         raise InputError([f"{path}: performance: file not found: {measured}"])
     return Inputs(problem, path, catalog, systems, demand, site_demand, measured)
+
+
+def _catalog_paths(problem: Problem, path: Path) -> list[Path]:
+    """The problem's `catalog:` entries, checked here so that a mistake names `catalog[i]`.
+
+    A directory holding the problem file itself is expanded without it (the problem is not a
+    catalog file); naming the problem file itself is an error; a file or directory listed twice
+    (or the shipped catalog) is loaded once.
+    """
+    errors: list[str] = []
+    paths: list[Path] = []
+    seen = {default_catalog_dir().resolve()}  # loaded anyway
+    for i, entry in enumerate(problem.catalog):
+        resolved = _relative(path, entry)
+        if resolved.exists() and resolved.resolve() in seen:
+            continue  # listed twice: load once
+        seen.add(resolved.resolve())
+        if not resolved.exists():
+            errors.append(f"{path}: catalog[{i}]: found {entry!r}; expected a catalog file or "
+                          f"directory (not found: {resolved})")
+        elif resolved.is_dir() and path.resolve().parent == resolved.resolve():
+            paths.extend(f for f in catalog_files([resolved]) if f.resolve() != path.resolve())
+        elif resolved.resolve() == path.resolve():
+            errors.append(f"{path}: catalog[{i}]: found {entry!r}, the problem file itself; expected "
+                          "a catalog file or directory")
+        else:
+            paths.append(resolved)
+    if errors:
+        raise InputError(errors)
+    return paths
 
 
 def _relative(problem_path: Path, other: str) -> Path:
@@ -188,9 +221,13 @@ def _allowed_systems(
         if sid not in catalog.systems:
             errors.append(_unknown("--system", "", sid, catalog.systems))
     vendors = {s.vendor for s in catalog.systems.values()}
-    for v in [*overrides.vendors, *(problem.policy.vendors or [])]:
+    known = ", ".join(sorted(vendors))
+    for v in overrides.vendors:
         if v.lower() not in vendors:
-            errors.append(f"--vendor {v}: unknown vendor; expected one of {', '.join(sorted(vendors))}")
+            errors.append(f"--vendor {v}: unknown vendor; expected one of {known}")
+    for i, v in enumerate(problem.policy.vendors or []):
+        if v.lower() not in vendors:
+            errors.append(f"{path}: policy.vendors[{i}]: found '{v}'; expected a vendor, one of {known}")
     if errors:
         raise InputError(errors)
     chosen = [catalog.systems[s] for s in ids]
@@ -285,6 +322,10 @@ def read_forecast(
             errors.append(f"{where}: found {len(header) + len(raw[None])} cells; expected "
                           f"{len(header)}, one per header column")
             continue
+        if None in raw.values():
+            cells = sum(v is not None for v in raw.values())
+            errors.append(f"{where}: found {cells} cells; expected {len(header)}, one per header column")
+            continue
         row = {str(k).strip(): v.strip() if isinstance(v, str) else v for k, v in raw.items()}
         period, workload, site = row.get("period"), row.get("workload"), row.get("site") or ""
         if period not in periods:
@@ -305,6 +346,11 @@ def read_forecast(
             continue
         if not math.isfinite(value) or value < 0:
             errors.append(f"{where}: {rate_column}: found {value}; expected a finite number ≥ 0")
+            continue
+        tokens = value * (workloads[workload].output_tokens if rate_column == "requests_per_s" else 1)
+        if tokens > MAX_DEMAND_TOK_S:
+            errors.append(f"{where}: {rate_column}: found {value:g}; expected at most "
+                          f"{MAX_DEMAND_TOK_S:g} output tokens/s")
             continue
         key = (period, workload, site)
         if key in seen:

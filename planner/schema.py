@@ -420,11 +420,33 @@ def _label(value: Any) -> Any:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-PeriodId = Annotated[str, BeforeValidator(_label), Field(min_length=1, max_length=40)]
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+PeriodId = Annotated[
+    str, BeforeValidator(_label), Field(min_length=1, max_length=40, pattern=_NAME)
+]
 """A period label such as `2027H1` or `2027` (numbers are read as text)."""
 
-MegaWatts = Annotated[float, _quantity("MW"), Field(ge=0, allow_inf_nan=False)]
-KiloWatts = Annotated[float, _quantity("kW"), Field(gt=0, allow_inf_nan=False)]
+Name = Annotated[str, Field(min_length=1, max_length=40, pattern=_NAME)]
+"""A site or workload id (letters, digits, `.`, `_`, `-`): it appears in messages, CSV and paths."""
+
+# Sanity limits on problem numbers. They are far beyond any real fleet; they exist so that a typo
+# (1e30 for 1e3) is an input error naming the field, not a solver lost in 1e300-sized coefficients.
+MAX_DEMAND_TOK_S = 1e12
+"""Peak output tokens/s of one workload in one period."""
+MAX_POWER_MW = 1e5
+"""Power budget of one site (100 GW)."""
+MAX_COUNT = 10**7
+"""Racks, systems or accelerators counted in one place."""
+MAX_PERIOD_HOURS = 87_840.0
+"""Hours in one period (ten years)."""
+MAX_USD = 1e15
+"""Any money amount."""
+
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+
+MegaWatts = Annotated[float, _quantity("MW"), Field(ge=0, le=MAX_POWER_MW, allow_inf_nan=False)]
+KiloWatts = Annotated[float, _quantity("kW"), Field(gt=0, le=1e4, allow_inf_nan=False)]
 
 
 class Period(Strict):
@@ -432,8 +454,8 @@ class Period(Strict):
 
     id: PeriodId
     """Period label, e.g. `2027H1`; periods are listed in time order."""
-    hours: PositiveFloat = 8760.0
-    """Hours in the period (4380 for a half year)."""
+    hours: Annotated[float, Field(gt=0, le=MAX_PERIOD_HOURS, allow_inf_nan=False)] = 8760.0
+    """Hours in the period (4380 for a half year; at most ten years)."""
 
 
 class CostBasis(StrEnum):
@@ -450,15 +472,17 @@ class TcoTier(StrEnum):
 class Finance(Strict):
     """How money is counted."""
 
-    discount_rate: Annotated[float, Field(ge=0, le=1)] = 0.08
+    discount_rate: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.08
     """Annual discount rate (WACC) for the capital recovery factor and discounting."""
-    life_years: Annotated[float, Field(gt=0, le=30)] = 4.0
-    """Economic life of purchased systems, years (InferenceX uses 4)."""
-    network_install_share: Annotated[float, Field(ge=0, le=2)] = 0.12
+    life_years: Annotated[float, Field(ge=0.1, le=30, allow_inf_nan=False)] = 4.0
+    """Economic life of purchased systems, years (InferenceX uses 4; at least 0.1)."""
+    network_install_share: Annotated[float, Field(ge=0, le=2, allow_inf_nan=False)] = 0.12
     """Cluster network, cabling and installation as a share of system price."""
-    maintenance_share: Annotated[float, Field(ge=0, le=1)] = 0.05
+    maintenance_share: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.05
     """Maintenance and support per year as a share of system price."""
-    software_usd_per_accelerator_year: NonNegativeFloat = 0.0
+    software_usd_per_accelerator_year: Annotated[
+        float, Field(ge=0, le=1e7, allow_inf_nan=False)
+    ] = 0.0
     """Software licences per accelerator-year (e.g. NVIDIA AI Enterprise)."""
     cost_basis: CostBasis = CostBasis.capex
     """`capex`: build costs bottom-up; `tco_tier`: price owned systems at a published
@@ -475,15 +499,15 @@ class SiteKind(StrEnum):
 class Site(Strict):
     """A place where systems run: an owned / colocated data hall, or a cloud region."""
 
-    id: str = Field(min_length=1, max_length=40)
+    id: Name
     """Site id, e.g. `dc1`."""
     kind: SiteKind = SiteKind.owned
     """`owned` (power, racks, energy) or `cloud` (systems rented per accelerator-hour)."""
     power_mw: MegaWatts | dict[PeriodId, MegaWatts] | None = None
     """Facility power budget in MW (incl. PUE), one value or one per period id."""
-    pue: Annotated[float, Field(ge=1, le=3)] = 1.3
+    pue: Annotated[float, Field(ge=1, le=3, allow_inf_nan=False)] = 1.3
     """Power usage effectiveness: facility power / IT power."""
-    racks: Annotated[int, Field(ge=0)] | dict[PeriodId, Annotated[int, Field(ge=0)]] | None = None
+    racks: Count | dict[PeriodId, Count] | None = None
     """Rack positions, one value or one per period id (None: unlimited)."""
     rack_power_kw: KiloWatts = 40.0
     """Power one rack position can deliver, kW."""
@@ -491,13 +515,13 @@ class Site(Strict):
     """Usable rack units per rack."""
     liquid_cooling: bool = False
     """Whether direct liquid cooling is available (needed by liquid-cooled systems)."""
-    electricity_usd_per_kwh: NonNegativeFloat = 0.08
+    electricity_usd_per_kwh: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] = 0.08
     """Electricity price, $/kWh."""
-    colocation_usd_per_kw_month: NonNegativeFloat = 0.0
+    colocation_usd_per_kw_month: Annotated[float, Field(ge=0, le=1e5, allow_inf_nan=False)] = 0.0
     """Facility charge on provisioned IT kW per month (colocation, or owned DC annualised)."""
-    rent_markup: Annotated[float, Field(gt=0, le=10)] = 1.0
+    rent_markup: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)] = 1.0
     """Multiplier on catalog rental prices at a cloud site."""
-    max_accelerators: Annotated[int, Field(ge=0)] | None = None
+    max_accelerators: Count | None = None
     """Cap on accelerators at this site (e.g. cloud quota)."""
 
     @model_validator(mode="after")
@@ -507,12 +531,15 @@ class Site(Strict):
         return self
 
 
+Milliseconds = Annotated[float, Field(gt=0, le=1e7, allow_inf_nan=False)]
+
+
 class Slo(Strict):
     """Latency targets (p99)."""
 
-    ttft_ms: PositiveFloat | None = None
+    ttft_ms: Milliseconds | None = None
     """Time to first token limit, ms."""
-    tpot_ms: PositiveFloat | None = None
+    tpot_ms: Milliseconds | None = None
     """Time per output token limit, ms."""
 
 
@@ -521,18 +548,18 @@ class Speculative(Strict):
 
     draft_tokens: Annotated[int, Field(ge=1, le=8)] = 3
     """Tokens proposed per step."""
-    acceptance_rate: Annotated[float, Field(gt=0, lt=1)] = 0.7
+    acceptance_rate: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] = 0.7
     """Probability each drafted token is accepted."""
 
 
 class Workload(Strict):
     """One stream of requests to serve."""
 
-    id: str = Field(min_length=1, max_length=40)
+    id: Name
     """Workload id, e.g. `chat`."""
     model: Id
     """Model id from the catalog."""
-    precision: Precision | list[Precision] = Precision.fp8
+    precision: Precision | Annotated[list[Precision], Field(min_length=1)] = Precision.fp8
     """Weight precision to serve at, or a list of acceptable precisions (each system then
     serves at any listed precision it supports, e.g. [fp4, fp8])."""
     input_tokens: Annotated[int, Field(ge=1, le=2_000_000)]
@@ -541,13 +568,15 @@ class Workload(Strict):
     """Mean output tokens per request."""
     slo: Slo = Field(default_factory=Slo)
     """Latency targets."""
-    demand: dict[PeriodId, NonNegativeFloat] | None = None
-    """Peak output tokens/s per period id (or give a forecast CSV)."""
+    demand: dict[PeriodId, Annotated[
+        float, Field(ge=0, le=MAX_DEMAND_TOK_S, allow_inf_nan=False)
+    ]] | None = None
+    """Peak output tokens/s per period id (or give a forecast CSV); at most 1e12."""
     utilization: Fraction = 0.6
     """Average / peak demand: share of peak capacity that delivers tokens on average."""
-    headroom: Annotated[float, Field(ge=0, le=5)] = 0.0
+    headroom: Annotated[float, Field(ge=0, le=5, allow_inf_nan=False)] = 0.0
     """Extra capacity over peak demand, as a share (0.2 = 20%)."""
-    sites: list[str] | None = None
+    sites: Annotated[list[Name], Field(min_length=1)] | None = None
     """Sites allowed to serve this workload (None: all)."""
     speculative: Speculative | None = None
     """Allow speculative decoding with these settings."""
@@ -563,11 +592,11 @@ class Workload(Strict):
 class ExistingFleet(Strict):
     """Systems already installed at the start of the horizon."""
 
-    site: str
+    site: Name
     """Site id."""
     system: Id
     """System id."""
-    count: Annotated[int, Field(ge=0)]
+    count: Annotated[int, Field(ge=0, le=10**6)]
     """Number of systems."""
     retires_after: PeriodId | None = None
     """Last period id in which these systems are available (None: whole horizon)."""
@@ -576,15 +605,15 @@ class ExistingFleet(Strict):
 class Policy(Strict):
     """Optional policy constraints."""
 
-    vendors: list[str] | None = None
+    vendors: Annotated[list[Name], Field(min_length=1)] | None = None
     """Allowed vendors (None: all)."""
     max_vendor_share: Fraction | None = None
     """Largest share of installed accelerators any one vendor may have."""
     min_vendors: Annotated[int, Field(ge=1)] | None = None
     """Least number of vendors in the fleet in every period."""
-    budget_usd: PositiveFloat | None = None
+    budget_usd: Annotated[float, Field(gt=0, le=MAX_USD, allow_inf_nan=False)] | None = None
     """Cap on total discounted cost over the horizon."""
-    max_purchases: dict[str, Annotated[int, Field(ge=0)]] | None = None
+    max_purchases: dict[Id, Annotated[int, Field(ge=0, le=10**6)]] | None = None
     """Supply cap: most systems of a given system id bought per period."""
 
 
@@ -606,13 +635,13 @@ class Problem(Strict):
     """Money assumptions."""
     sites: list[Site] = Field(min_length=1)
     """Sites."""
-    systems: list[Id] | None = None
+    systems: Annotated[list[Id], Field(min_length=1)] | None = None
     """System ids allowed (None: every catalog system)."""
     workloads: list[Workload] = Field(min_length=1)
     """Workloads to serve."""
-    forecast: str | None = None
+    forecast: Annotated[str, Field(min_length=1)] | None = None
     """Demand forecast CSV (path relative to this file): period,workload,output_tokens_per_s."""
-    performance: str | None = None
+    performance: Annotated[str, Field(min_length=1)] | None = None
     """Measured-performance CSV (path relative to this file), replacing the analytic model."""
     existing: list[ExistingFleet] = Field(default_factory=list)
     """Fleet already installed."""
@@ -620,7 +649,7 @@ class Problem(Strict):
     """Policy constraints."""
     objective: Objective = Objective.min_tco
     """min_tco, or max_served_scale (largest multiple of the demand mix that fits)."""
-    catalog: list[str] = Field(default_factory=list)
+    catalog: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     """Extra catalog files or directories (relative to this file)."""
 
     @field_validator("periods")
