@@ -188,22 +188,28 @@ def add_fleet(m: pyo.ConcreteModel, d: ModelData) -> None:
 
     m.fleet = pyo.Constraint(m.SLP_owned, rule=rule)
 
-    capped = [
-        (s, p) for s in d.systems if s in d.max_purchases for p in d.periods
-    ]
+    owned_sites_of: dict[str, list[str]] = defaultdict(list)
+    systems_at = _systems_at(d)
+    for s, l in d.sl:
+        if l in d.owned_sites:
+            owned_sites_of[s].append(l)
+    # a cap on a system that can be bought nowhere, or a quota at a site where nothing can be
+    # rented, constrains nothing: those rows are left out rather than written as `0 ≤ cap`
+    capped = [(s, p) for s in d.systems if s in d.max_purchases and owned_sites_of[s]
+              for p in d.periods]
     m.supply = pyo.Constraint(
         capped,
-        rule=lambda m, s, p: sum(m.buy[s, l, p] for (s2, l) in d.sl if s2 == s and l in d.owned_sites)
-        <= d.max_purchases[s],
+        rule=lambda m, s, p: sum(m.buy[s, l, p] for l in owned_sites_of[s]) <= d.max_purchases[s],
     )
     quota_lp = [
-        (l, p) for l in d.sites if math.isfinite(d.max_accelerators[l]) for p in d.periods
+        (l, p) for l in d.sites if math.isfinite(d.max_accelerators[l]) and systems_at[l]
+        for p in d.periods
     ]
     if m.elastic:
         m.quota_slack = pyo.Var(quota_lp, within=pyo.NonNegativeReals)
     m.quota = pyo.Constraint(
         quota_lp,
-        rule=lambda m, l, p: sum(d.accelerators[s] * m.n[s, l2, p] for s, l2 in d.sl if l2 == l)
+        rule=lambda m, l, p: sum(d.accelerators[s] * m.n[s, l, p] for s in systems_at[l])
         <= d.max_accelerators[l] + (m.quota_slack[l, p] if m.elastic else 0),
     )
 
@@ -220,12 +226,13 @@ def add_racks(m: pyo.ConcreteModel, d: ModelData) -> None:
 
 def add_space(m: pyo.ConcreteModel, d: ModelData) -> None:
     """Σ_s r[s,l,p] ≤ rack positions[l,p] (sites with a finite limit)."""
+    systems_at = _systems_at(d)
     limited = [
-        (l, p) for l in d.owned_sites for p in d.periods if math.isfinite(d.rack_limit[(l, p)])
+        (l, p) for l in d.owned_sites for p in d.periods
+        if math.isfinite(d.rack_limit[(l, p)]) and systems_at[l]
     ]
     if m.elastic:
         m.rack_slack = pyo.Var(limited, within=pyo.NonNegativeReals)
-    systems_at = _systems_at(d)
     m.space = pyo.Constraint(
         limited,
         rule=lambda m, l, p: sum(m.r[s, l, p] for s in systems_at[l])

@@ -61,10 +61,13 @@ def unservable(inputs: Inputs, data: ModelData) -> list[str]:
         for spec in workload_specs(inputs):
             specs.setdefault(spec.name, spec)  # explain with the first precision listed
         reasons = []
+        allowed = {l for wid, l in data.wl if wid == w.id}
         for system in inputs.systems:
-            placeable = any(s == system.id for s, _ in data.sl)
-            why = (explain_infeasible(specs[w.id], system, inputs.catalog) if placeable
-                   else "cannot be placed at any allowed site (rack power, cooling or rental)")
+            placeable = any(s == system.id and l in allowed for s, l in data.sl)
+            why = (explain_infeasible(specs[w.id], system, inputs.catalog) if placeable else "")
+            if not why:
+                why = ("cannot be placed at any site this workload may use (rack power, cooling "
+                       "or rental)" if not placeable else "no candidate deployment at its sites")
             reasons.append(f"{system.id}: {why}")
         lines.append(f"workload {w.id} ({w.model}, {'/'.join(x.value for x in w.precisions)}, SLO "
                      f"TTFT {w.slo.ttft_ms or '-'} ms / TPOT {w.slo.tpot_ms or '-'} ms) cannot be "

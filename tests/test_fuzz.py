@@ -89,15 +89,6 @@ JUNK = st.one_of(
 )
 
 
-KNOWN_BUGS = {
-    "Error thrown for Constraint 'supply'": "test_supply_cap_on_a_system_with_no_owned_placement",
-    "Error thrown for Constraint 'quota'": "test_cloud_quota_with_no_rentable_system",
-}
-"""stderr signatures of bugs outside the input layer, each pinned by a strict xfail test below:
-tolerated here (as exit 1) so the fuzz keeps guarding everything else. Fixing the bug turns its
-xfail test into a failure; then delete the entry here."""
-
-
 # ---------------------------------------------------------------------------------------------
 # running a case and judging the outcome
 # ---------------------------------------------------------------------------------------------
@@ -149,8 +140,6 @@ def check(folder: Path, code: int, stdout: str, stderr: str, case: str,
     """The contract: exit 0 (a JSON plan), 1 (no plan, with a diagnosis) or 2 (every line names
     the file and the field); never a traceback or an internal error."""
     where = f"\n--- case ---\n{case}\n--- stderr ---\n{stderr}"
-    if code == 1 and any(signature in stderr for signature in KNOWN_BUGS):
-        return
     assert "Traceback" not in stdout + stderr, where
     assert "internal error" not in stderr, where
     assert code in (0, 1, 2), f"exit {code}" + where
@@ -482,20 +471,16 @@ def test_a_problem_that_is_not_utf8(folder):
 
 
 # ---------------------------------------------------------------------------------------------
-# bugs the fuzz found outside the input layer (see KNOWN_BUGS)
+# bugs the fuzz found outside the input layer, now fixed
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="formulation: the `supply` rule returns a trivial `0 <= cap` "
-                   "when a capped system has no owned placement; it should be skipped")
 def test_supply_cap_on_a_system_with_no_owned_placement(folder):
     data = _set(("sites", 0, "rack_power_kw"), 1)  # no toy system fits a 1 kW rack
     code, _, stderr = solve(folder, _dump(data))
     assert code in (0, 1) and "internal error" not in stderr, stderr
 
 
-@pytest.mark.xfail(strict=True, reason="formulation: the `quota` rule returns a trivial `0 <= cap` "
-                   "when no allowed system can be rented at a cloud site with max_accelerators")
 def test_cloud_quota_with_no_rentable_system(folder):
     data = _set(("systems",), ["toy-b"])  # toy-b has no rental price
     code, _, stderr = solve(folder, _dump(data))
