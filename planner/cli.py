@@ -78,7 +78,7 @@ def fail(exc: BaseException) -> None:
         err.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
         raise typer.Exit(exc.exit_code)
     if isinstance(exc, KeyboardInterrupt):
-        err.print("interrupted", highlight=False)
+        err.print("interrupted (Ctrl-C) before any plan was found; nothing written", highlight=False)
         raise typer.Exit(130)
     raise exc
 
@@ -164,14 +164,20 @@ def solve(
     threads: ThreadsOpt = None,
     format: FormatOpt = Format.table,
     out_dir: OutOpt = None,
+    debug: Annotated[bool, typer.Option("--debug", help="HiGHS log, coefficient ranges (stderr) "
+                                        "and tracebacks.")] = False,
 ) -> None:
     """Solve a capacity plan: fleet, deployments, costs and what binds."""
     from planner.pipeline import solve_problem
     from planner.problem import load_problem
     from planner.report import plan_tables, print_plan, tables_to_csv, to_json, write_plan
 
+    _state["debug"] = _state["debug"] or debug
     inputs = load_problem(problem, _overrides(power_budget, demand, vendor, system))
     plan = solve_problem(inputs, _options(time_limit, gap, threads))
+    for note in plan.notes:
+        if note.startswith(("interrupted", "stopped at the time limit")):
+            err.print(f"note: {note}", highlight=False, markup=False)
     if out_dir is not None:
         write_plan(plan, out_dir)
     if format == Format.json:

@@ -8,6 +8,7 @@ by how much. Binding limits (power, racks, supply) are valued by re-solving with
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -132,7 +133,7 @@ def _highs(options: SolveOptions, time_limit_s: float | None = None) -> _Highs:
     solver.config.raise_exception_on_nonoptimal_result = False
     solver.config.time_limit = time_limit_s if time_limit_s is not None else options.time_limit_s
     solver.config.rel_gap = options.mip_gap
-    solver.config.tee = options.verbose
+    solver.config.tee = [sys.stderr] if options.verbose else []  # stdout stays the plan
     if options.threads:
         solver.config.threads = options.threads
     solver.config.solver_options["random_seed"] = 0
@@ -203,7 +204,10 @@ def solve(data: ModelData, options: SolveOptions | None = None) -> SolveResult:
                 _second_stage_min_cost(model, result, options)
     if result.interrupted and not result.status.has_plan:
         raise KeyboardInterrupt
+    if options.verbose:
+        print(coefficient_report(build_model(data)), file=sys.stderr)
     _explain_status(result, options)
+    _note_limits(result)
     if result.status.has_plan and result.model is not None:
         result.bindings = find_bindings(result.model, data)
         if options.shadow_prices and data.objective == Objective.min_tco and not result.interrupted:
@@ -378,6 +382,45 @@ def round_up(model: pyo.ConcreteModel, data: ModelData) -> bool:
         ):
             return False
     return True
+
+
+def _note_limits(result: SolveResult) -> None:
+    """A plan cut short (time limit or Ctrl-C) says so in its notes, with its gap and bound."""
+    if not result.status.has_plan or result.status == Status.optimal:
+        return
+    why = "interrupted (Ctrl-C)" if result.interrupted else "stopped at the time limit"
+    bound = f"{result.bound:,.4f} $M" if math.isfinite(result.bound) else "unknown"
+    gap = f"{result.gap:.3%}" if math.isfinite(result.gap) else "unknown"
+    result.message = f"{why}: best plan found so far, gap {gap} (lower bound {bound})"
+    result.data = replace(result.data, notes=[*result.data.notes, result.message])
+
+
+def coefficient_ranges(model: pyo.ConcreteModel) -> dict[str, tuple[float, float]]:
+    """Smallest and largest |nonzero| of the constraint matrix, the objective and the finite
+    right-hand sides, as HiGHS sees them (its log's "Coefficient ranges")."""
+    from pyomo.repn import generate_standard_repn
+
+    ranges: dict[str, list[float]] = {"matrix": [], "cost": [], "rhs": []}
+    for con in model.component_data_objects(pyo.Constraint, active=True):
+        repn = generate_standard_repn(con.body, compute_values=True)
+        ranges["matrix"] += [abs(c) for c in repn.linear_coefs if c]
+        for side in (con.lower, con.upper):
+            value = None if side is None else pyo.value(side) - (repn.constant or 0.0)
+            if value is not None and value != 0 and math.isfinite(value):
+                ranges["rhs"].append(abs(value))
+    for obj in model.component_data_objects(pyo.Objective, active=True):
+        repn = generate_standard_repn(obj.expr, compute_values=True)
+        ranges["cost"] += [abs(c) for c in repn.linear_coefs if c]
+    return {k: (min(v), max(v)) if v else (math.nan, math.nan) for k, v in ranges.items()}
+
+
+def coefficient_report(model: pyo.ConcreteModel) -> str:
+    """`coefficient_ranges` as text, one line per part, with its span in orders of magnitude."""
+    lines = ["coefficient ranges (units: $M, thousand tok/s, MW):"]
+    for name, (low, high) in coefficient_ranges(model).items():
+        span = math.log10(high / low) if low > 0 else math.nan
+        lines.append(f"  {name:<6} [{low:.1e}, {high:.1e}]  {span:.1f} decades")
+    return "\n".join(lines)
 
 
 def _explain_status(result: SolveResult, options: SolveOptions) -> None:

@@ -1,0 +1,148 @@
+"""Solver limits: the time limit returns the incumbent with its gap and bound, no plan in time
+says so (exit 1), Ctrl-C stops cleanly (best plan so far, or exit 130 without a traceback), and
+`--debug` reports the coefficient ranges. No wall-clock asserts: limits are checked by status."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+import planner.solve as solve_module
+from planner.cli import app
+from planner.coefficients import build_data
+from planner.pipeline import candidates_for, plan_from_result
+from planner.problem import load_problem
+from planner.solve import Run, SolveOptions, Status, coefficient_ranges, solve
+from tests.conftest import REPO, TOY_CATALOG
+
+sys.path.insert(0, str(REPO / "bench"))
+from problems import FAMILIES, write_problem
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def medium(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The benchmark's medium family (10 systems, 3 workloads, 4 periods): not solvable to
+    0.1% within half a second on any machine this runs on."""
+    return write_problem(FAMILIES["medium"], tmp_path_factory.mktemp("medium"))
+
+
+@pytest.fixture
+def toy_file(tmp_path: Path) -> Path:
+    problem = {
+        "name": "toy-limits",
+        "periods": [{"id": "p1", "hours": 4380}, {"id": "p2", "hours": 4380}],
+        "sites": [{"id": "dc1", "power_mw": 1, "pue": 1.2, "racks": 40}],
+        "systems": ["toy-a", "toy-b"],
+        "catalog": [str(TOY_CATALOG)],
+        "workloads": [{"id": "chat", "model": "toy-model", "precision": "fp8",
+                       "input_tokens": 512, "output_tokens": 256,
+                       "slo": {"ttft_ms": 1000, "tpot_ms": 30},
+                       "demand": {"p1": 1_000_000, "p2": 2_000_000}}],
+    }
+    path = tmp_path / "toy.yaml"
+    path.write_text(yaml.safe_dump(problem))
+    return path
+
+
+def test_time_limit_returns_the_incumbent_with_gap_and_bound(medium: Path) -> None:
+    inputs = load_problem(medium)
+    data = build_data(inputs, candidates_for(inputs))
+    result = solve(data, SolveOptions(time_limit_s=0.5, shadow_prices=False))
+    assert result.status in (Status.feasible, Status.no_solution, Status.optimal)
+    if result.status == Status.no_solution:
+        assert "time limit" in result.message
+        return
+    assert math.isfinite(result.bound) and result.bound <= result.objective + 1e-9
+    assert result.gap == pytest.approx((result.objective - result.bound) / result.objective)
+    if result.status == Status.feasible:
+        assert "time limit" in result.message and f"{result.gap:.3%}" in result.message
+        plan = plan_from_result(inputs, result)  # the incumbent still passes its invariants
+        assert any("time limit" in note for note in plan.notes)
+
+
+def _no_plan_in_time(model: object, options: SolveOptions, warm_start: object = None) -> Run:
+    return Run(Status.no_solution, math.nan, math.nan, math.nan)
+
+
+def test_no_integer_point_in_time_says_so_and_exits_1(toy_file: Path, monkeypatch) -> None:
+    monkeypatch.setattr(solve_module, "_run", _no_plan_in_time)
+    result = runner.invoke(app, ["solve", str(toy_file), "--time-limit", "0.5"])
+    assert result.exit_code == 1
+    assert "no_solution" in result.stderr and "no integer-feasible plan" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def _interrupt(model: object, options: SolveOptions, warm_start: object = None) -> Run:
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_before_any_plan_exits_130_without_traceback(toy_file: Path, monkeypatch) -> None:
+    monkeypatch.setattr(solve_module, "_run", _interrupt)
+    result = runner.invoke(app, ["solve", str(toy_file)])
+    assert result.exit_code == 130
+    assert "interrupted" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_ctrl_c_after_an_incumbent_returns_it(medium: Path, monkeypatch) -> None:
+    """The relaxation and its round-up give a plan; Ctrl-C in the next stage keeps it."""
+    inputs = load_problem(medium)
+    data = build_data(inputs, candidates_for(inputs))
+    real_run = solve_module._run
+    calls = {"n": 0}
+
+    def run_once_then_interrupt(model: object, options: SolveOptions, warm_start: object = None
+                                ) -> Run:
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise KeyboardInterrupt
+        return real_run(model, options, warm_start)
+
+    monkeypatch.setattr(solve_module, "_run", run_once_then_interrupt)
+    result = solve(data, SolveOptions(mip_gap=1e-6, shadow_prices=False))
+    assert result.interrupted and result.status == Status.feasible
+    assert result.message.startswith("interrupted")
+    plan = plan_from_result(inputs, result)
+    assert plan.status == Status.feasible
+
+
+def test_highs_reporting_interrupted_keeps_the_incumbent(toy_file: Path, monkeypatch) -> None:
+    """HiGHS handles SIGINT itself and returns `interrupted` with what it has."""
+    real_run = solve_module._run
+
+    def interrupted(model: object, options: SolveOptions, warm_start: object = None) -> Run:
+        run = real_run(model, options, warm_start)
+        return run._replace(interrupted=True)
+
+    monkeypatch.setattr(solve_module, "_run", interrupted)
+    result = runner.invoke(app, ["solve", str(toy_file), "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    assert "interrupted" in result.stderr
+    assert '"status": "feasible"' in result.stdout
+
+
+def test_debug_prints_coefficient_ranges(toy_file: Path) -> None:
+    result = runner.invoke(app, ["solve", str(toy_file), "--debug", "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    assert "coefficient ranges" in result.stderr
+    for part in ("matrix", "cost", "rhs"):
+        assert part in result.stderr
+
+
+def test_coefficients_are_scaled_to_a_narrow_range(medium: Path) -> None:
+    """$M, thousand tok/s and MW keep HiGHS's matrix within 6 decades (it warns beyond ~1e9)."""
+    from planner.formulation import build_model
+
+    inputs = load_problem(medium)
+    ranges = coefficient_ranges(build_model(build_data(inputs, candidates_for(inputs))))
+    low, high = ranges["matrix"]
+    assert high / low < 1e6
+    low, high = ranges["rhs"]
+    assert high / low < 1e6
