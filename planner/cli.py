@@ -126,6 +126,9 @@ TimeOpt = Annotated[float, typer.Option("--time-limit", help="Solver time limit 
 GapOpt = Annotated[float, typer.Option("--gap", help="Relative MIP gap to stop at.", min=0.0, max=1.0)]
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="HiGHS threads.", min=1)]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+ReportOpt = Annotated[
+    Path | None, typer.Option("--report", help="Write a self-contained HTML report with charts.")
+]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Write every table (CSV) and JSON here.")]
 
 
@@ -137,6 +140,14 @@ def _overrides(power: list[str] | None, demand: Path | None, vendor: list[str] |
     return Overrides(power_budget=tuple(power or ()), demand_csv=demand,
                      vendors=tuple(vendor or ()), systems=tuple(system or ()),
                      assignments=tuple(assignments or ()))
+
+
+def write_report(path: Path, html: str) -> None:
+    """Write an HTML report atomically."""
+    from planner.report import write_atomically
+
+    write_atomically(path.parent if str(path.parent) else Path("."), {path.name: html})
+    err.print(f"report written to {path}", highlight=False, markup=False)
 
 
 def _options(time_limit: float, gap: float, threads: int | None) -> SolveOptions:
@@ -164,6 +175,7 @@ def solve(
     threads: ThreadsOpt = None,
     format: FormatOpt = Format.table,
     out_dir: OutOpt = None,
+    report: ReportOpt = None,
     debug: Annotated[bool, typer.Option("--debug", help="HiGHS log, coefficient ranges (stderr) "
                                         "and tracebacks.")] = False,
 ) -> None:
@@ -180,6 +192,10 @@ def solve(
             err.print(f"note: {note}", highlight=False, markup=False)
     if out_dir is not None:
         write_plan(plan, out_dir)
+    if report is not None:
+        from planner.report_html import plan_html
+
+        write_report(report, plan_html(plan))
     if format == Format.json:
         payload = plan.to_dict()
         payload.pop("timing")  # timing lives in --out's plan.json; stdout stays byte-stable
@@ -234,6 +250,7 @@ def compare(
     workers: WorkersOpt = 2,
     format: FormatOpt = Format.table,
     out_dir: OutOpt = None,
+    report: ReportOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """The optimal fleet of each vendor (or system) and the mixed optimum, side by side."""
@@ -252,6 +269,10 @@ def compare(
     if out_dir is not None:
         write_atomically(out_dir, {"compare.json": to_json(payload),
                                    "compare.csv": tables_to_csv({"compare": frame})})
+    if report is not None:
+        from planner.report_html import compare_html
+
+        write_report(report, compare_html(outcomes, by.value))
     if format == Format.json:
         sys.stdout.write(to_json(payload))
     elif format == Format.csv:
@@ -280,6 +301,7 @@ def sweep(
     out_dir: OutOpt = None,
     chart: Annotated[Path | None, typer.Option("--chart", help="Write a PNG chart of the "
                                                "headline metrics.")] = None,
+    report: ReportOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """What-ifs: one solve per point of a grid of parameter values; a table and a chart."""
@@ -303,6 +325,10 @@ def sweep(
     if out_dir is not None:
         write_atomically(out_dir, {"sweep.json": to_json({"rows": rows}),
                                    "sweep.csv": tables_to_csv({"sweep": frame})})
+    if report is not None:
+        from planner.report_html import sweep_html
+
+        write_report(report, sweep_html(frame, [a.path for a in axes]))
     if format == Format.json:
         sys.stdout.write(to_json({"rows": rows}))
     elif format == Format.csv:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pandas as pd
 
 from planner.coefficients import CANDIDATE_COLUMNS, ModelData, build_data
-from planner.performance.spec import WorkloadSpec
 from planner.errors import NoPlanError
+from planner.performance.spec import WorkloadSpec
 from planner.plan import Plan, build_plan, check_invariants
 from planner.problem import Inputs
 from planner.solve import SolveOptions, SolveResult, solve

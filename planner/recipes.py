@@ -13,6 +13,7 @@ import shlex
 
 from planner.schema import Model, Precision, System, Workload
 
+
 def recipe(row: dict, system: System, stack: str, model: Model, workload: Workload) -> str:
     """One command line for a deployment row of a plan (a dict with the deployments columns)."""
     precision = Precision(row["precision"]) if row.get("precision") else workload.precisions[0]

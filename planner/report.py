@@ -49,6 +49,12 @@ def tables_to_csv(tables: Mapping[str, pd.DataFrame]) -> str:
     return out.getvalue()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomically(directory: Path, files: Mapping[str, str]) -> list[Path]:
     """Write every file to a temporary name first, then rename each into place.
 
@@ -60,6 +66,7 @@ def write_atomically(directory: Path, files: Mapping[str, str]) -> list[Path]:
         for name, text in files.items():
             fd, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
             staged.append((Path(temporary), directory / name))
+            os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; results are for sharing
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
                 handle.write(text)
                 handle.flush()

@@ -131,3 +131,15 @@ def test_table_view_shows_fleet_deployments_costs_and_binds(toy_file):
     for heading in ("Fleet", "Deployments", "Cost breakdown", "Sites", "What binds"):
         assert heading in result.stdout
     assert "power at dc1 in p2" in result.stdout
+
+
+def test_report_writes_a_self_contained_page(toy_file, tmp_path):
+    page = tmp_path / "reports" / "plan.html"
+    result = runner.invoke(app, ["solve", str(toy_file), "--report", str(page), "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    html = page.read_text()
+    assert html.startswith("<!DOCTYPE html>") or html.lstrip().lower().startswith("<!doctype html")
+    assert "toy-a" in html and "<svg" in html
+    import re
+
+    assert not re.search(r'(src|href)\s*=\s*["\']?https?:', html)  # nothing fetched from outside

@@ -141,3 +141,15 @@ def test_seed_table_figures():
         assert row["usd_per_million_output_tokens"] == pytest.approx(expected, rel=0.05)
     assert outcome_row(outcomes[MIXED])["fleet"] == MIXED
     assert h200["usd_per_million_output_tokens"] / gb300["usd_per_million_output_tokens"] > 10
+
+
+def test_compare_and_sweep_reports(toy_file, tmp_path):
+    compare_page, sweep_page = tmp_path / "compare.html", tmp_path / "sweep.html"
+    result = runner.invoke(app, ["compare", str(toy_file), "--by", "system", "--workers", "1",
+                                 "--report", str(compare_page), "--quiet"])
+    assert result.exit_code == 0, result.stderr
+    assert "toy-rack" in compare_page.read_text()  # the infeasible row stays, with its reason
+    result = runner.invoke(app, ["sweep", str(toy_file), "--set", "demand_scale=1,2",
+                                 "--report", str(sweep_page), "--quiet"])
+    assert result.exit_code == 0, result.stderr
+    assert "demand_scale" in sweep_page.read_text()
