@@ -137,6 +137,9 @@ def _highs(options: SolveOptions, time_limit_s: float | None = None) -> _Highs:
     if options.threads:
         solver.config.threads = options.threads
     solver.config.solver_options["random_seed"] = 0
+    # HiGHS 1.15's feasibility jump can run far past time_limit (minutes on an elastic copy
+    # whose limit was 20 s); the other heuristics find incumbents as fast here
+    solver.config.solver_options["mip_heuristic_run_feasibility_jump"] = False
     return solver
 
 
@@ -255,6 +258,8 @@ class _Stages:
         """Status of the relaxation (infeasible or unbounded: so is the MIP)."""
         self.used: list[tuple[int, str]] = []
         self.interrupted = False
+        self.integer_infeasible = False
+        """The full MIP proved that no integer plan exists (the relaxation had one)."""
 
     def consider(self, model: pyo.ConcreteModel, cost: float) -> None:
         if self.best is None or cost < self.best.objective - 1e-12:
@@ -305,10 +310,13 @@ class _Stages:
             self.lower = max(self.lower, run.bound)
         if run.status.has_plan:
             self.consider(model, run.objective)
+        self.integer_infeasible = run.status == Status.infeasible
 
     def result(self) -> SolveResult:
         if self.best is None:
             status = Status.no_solution if self.relaxed.has_plan else self.relaxed
+            if self.integer_infeasible:
+                status = Status.infeasible
             return SolveResult(status, None, self.data, interrupted=self.interrupted)
         best = self.best
         best.bound, best.gap = self.lower, _gap(best.objective, self.lower)
@@ -459,10 +467,18 @@ def _second_stage_min_cost(
         result.served_scale = pyo.value(model.alpha)
 
 
+DIAGNOSIS_LIMIT = SolveOptions(time_limit_s=20.0, mip_gap=0.01, shadow_prices=False)
+"""The elastic re-solve only has to say what to relax: a 1% gap and 20 s are plenty, and a
+shortfall it overstates a little is still safe advice."""
+
+
 def diagnose(data: ModelData, options: SolveOptions) -> list[str]:
     """Solve the elastic copy; one line per relaxed quantity, largest first."""
     model = build_model(data, elastic=True)
-    status, *_ = _run(model, options)
+    limits = replace(DIAGNOSIS_LIMIT, time_limit_s=min(options.time_limit_s,
+                                                        DIAGNOSIS_LIMIT.time_limit_s),
+                     threads=options.threads, verbose=options.verbose)
+    status, *_ = _run(model, limits)
     if not status.has_plan:
         return [f"the elastic re-solve ended {status.value}"]
     lines: list[tuple[float, str]] = []
