@@ -34,6 +34,22 @@ def toy_problem(**changes: Any) -> dict[str, Any]:
     return problem
 
 
+def toy_cli_problem(name: str = "toy-cli") -> dict[str, Any]:
+    """Toy systems and model through the analytic performance model (default parameters):
+    two half-years, 1M then 2M output tok/s, one 1 MW site."""
+    return {
+        "name": name,
+        "periods": [{"id": "p1", "hours": 4380}, {"id": "p2", "hours": 4380}],
+        "sites": [{"id": "dc1", "power_mw": 1, "pue": 1.2, "racks": 40}],
+        "systems": ["toy-a", "toy-b"],
+        "catalog": [str(TOY_CATALOG)],
+        "workloads": [{"id": "chat", "model": "toy-model", "precision": "fp8",
+                       "input_tokens": 512, "output_tokens": 256,
+                       "slo": {"ttft_ms": 1000, "tpot_ms": 30},
+                       "demand": {"p1": 1_000_000, "p2": 2_000_000}}],
+    }
+
+
 def candidate(system: str, rate: float, accelerators: int = 8, mode: str = "aggregated",
               workload: str = "chat", power_kw: float = 0.0, **extra: Any) -> dict[str, Any]:
     row = {

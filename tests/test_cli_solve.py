@@ -10,7 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from planner.cli import app
-from tests.conftest import TOY_CATALOG
+from tests.conftest import toy_cli_problem
 
 runner = CliRunner()
 
@@ -18,17 +18,7 @@ runner = CliRunner()
 @pytest.fixture
 def toy_file(tmp_path: Path) -> Path:
     """Toy systems and model through the analytic performance model (default parameters)."""
-    problem = {
-        "name": "toy-cli",
-        "periods": [{"id": "p1", "hours": 4380}, {"id": "p2", "hours": 4380}],
-        "sites": [{"id": "dc1", "power_mw": 1, "pue": 1.2, "racks": 40}],
-        "systems": ["toy-a", "toy-b"],
-        "catalog": [str(TOY_CATALOG)],
-        "workloads": [{"id": "chat", "model": "toy-model", "precision": "fp8",
-                       "input_tokens": 512, "output_tokens": 256,
-                       "slo": {"ttft_ms": 1000, "tpot_ms": 30},
-                       "demand": {"p1": 1_000_000, "p2": 2_000_000}}],
-    }
+    problem = toy_cli_problem("toy-cli")
     path = tmp_path / "toy.yaml"
     path.write_text(yaml.safe_dump(problem))
     return path

@@ -17,7 +17,7 @@ import yaml
 
 from planner.compare import MIXED, Outcome
 from planner.units import format_usd
-from tests.conftest import TOY_CATALOG, candidate, candidates, toy_problem
+from tests.conftest import candidate, candidates, toy_cli_problem, toy_problem
 
 pytest.importorskip("matplotlib")
 
@@ -64,17 +64,7 @@ def sweep_frame(tmp_path_factory):
     from planner.solve import SolveOptions
     from planner.sweep import parse_set, run_sweep
 
-    problem = {
-        "name": "toy-cli",
-        "periods": [{"id": "p1", "hours": 4380}, {"id": "p2", "hours": 4380}],
-        "sites": [{"id": "dc1", "power_mw": 1, "pue": 1.2, "racks": 40}],
-        "systems": ["toy-a", "toy-b"],
-        "catalog": [str(TOY_CATALOG)],
-        "workloads": [{"id": "chat", "model": "toy-model", "precision": "fp8",
-                       "input_tokens": 512, "output_tokens": 256,
-                       "slo": {"ttft_ms": 1000, "tpot_ms": 30},
-                       "demand": {"p1": 1_000_000, "p2": 2_000_000}}],
-    }
+    problem = toy_cli_problem("toy-cli")
     path = tmp_path_factory.mktemp("sweep") / "toy.yaml"
     path.write_text(yaml.safe_dump(problem))
     return run_sweep(path, [parse_set("sites.dc1.power_mw=0.01,1,2")], Overrides(), SolveOptions())

@@ -18,7 +18,7 @@ from planner.coefficients import build_data
 from planner.pipeline import candidates_for, plan_from_result
 from planner.problem import load_problem
 from planner.solve import Run, SolveOptions, Status, coefficient_ranges, solve
-from tests.conftest import REPO, TOY_CATALOG
+from tests.conftest import REPO, toy_cli_problem
 
 sys.path.insert(0, str(REPO / "bench"))
 from problems import FAMILIES, write_problem
@@ -35,17 +35,7 @@ def medium(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def toy_file(tmp_path: Path) -> Path:
-    problem = {
-        "name": "toy-limits",
-        "periods": [{"id": "p1", "hours": 4380}, {"id": "p2", "hours": 4380}],
-        "sites": [{"id": "dc1", "power_mw": 1, "pue": 1.2, "racks": 40}],
-        "systems": ["toy-a", "toy-b"],
-        "catalog": [str(TOY_CATALOG)],
-        "workloads": [{"id": "chat", "model": "toy-model", "precision": "fp8",
-                       "input_tokens": 512, "output_tokens": 256,
-                       "slo": {"ttft_ms": 1000, "tpot_ms": 30},
-                       "demand": {"p1": 1_000_000, "p2": 2_000_000}}],
-    }
+    problem = toy_cli_problem("toy-limits")
     path = tmp_path / "toy.yaml"
     path.write_text(yaml.safe_dump(problem))
     return path
