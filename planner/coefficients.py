@@ -107,6 +107,11 @@ ENERGY_TOLERANCE = 0.01
 """Relative slack on busy energy per token when one shape is judged to dominate another."""
 
 
+def rack_count(systems: int, per_rack: int) -> int:
+    """Racks a number of systems needs: ⌈n ÷ systems per rack⌉ (the MIP's r may carry slack)."""
+    return -(-systems // per_rack)
+
+
 def prune_dominated(candidates: pd.DataFrame, idle_kw_per_accelerator: dict[str, float]
                     ) -> pd.DataFrame:
     """Drop candidates the MIP does not need.

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from planner.coefficients import MW, RATE, USD, ModelData
+from planner.coefficients import MW, RATE, USD, ModelData, rack_count
 from planner.costs import SystemCosts, usd_per_million_tokens
 from planner.solve import Binding, SolveResult, Status
 
@@ -163,11 +163,6 @@ def _capacity_by_period(dep: pd.DataFrame) -> pd.Series:
         pre, dec = float(by_mode.get("prefill", 0.0)), float(by_mode.get("decode", 0.0))
         out[period] = out.get(period, 0.0) + agg + min(pre, dec)
     return pd.Series(out)
-
-
-def rack_count(systems: int, per_rack: int) -> int:
-    """Racks a number of systems needs: ⌈n ÷ systems per rack⌉ (the MIP's r may carry slack)."""
-    return -(-systems // per_rack)
 
 
 def _value(var: Any) -> float:

@@ -19,7 +19,7 @@ import pyomo.environ as pyo
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
 
-from planner.coefficients import RATE, USD, ModelData
+from planner.coefficients import RATE, USD, ModelData, rack_count
 from planner.formulation import build_model
 from planner.schema import Objective
 from planner.units import format_power_kw
@@ -382,7 +382,7 @@ def round_up(model: pyo.ConcreteModel, data: ModelData) -> bool:
             bought += buy
             model.buy[s, l, p].set_value(buy)
             model.n[s, l, p].set_value(existing + bought)
-            model.r[s, l, p].set_value(-(-(existing + bought) // data.systems_per_rack[(s, l)]))
+            model.r[s, l, p].set_value(rack_count(existing + bought, data.systems_per_rack[(s, l)]))
     for con in model.component_data_objects(pyo.Constraint, active=True):
         body = pyo.value(con.body)
         if (con.has_ub() and body > pyo.value(con.upper) + 1e-6) or (
@@ -522,7 +522,7 @@ def find_bindings(model: pyo.ConcreteModel, data: ModelData) -> list[Binding]:
         if limit - used < max(smallest, BINDING_SHARE * limit) - 1e-9:
             found.append(Binding("power", l, p, used, limit, "MW"))
     for l, p in getattr(model, "space", {}):
-        used = sum(-(-round(model.n[s, l2, p].value or 0) // data.systems_per_rack[(s, l2)])
+        used = sum(rack_count(round(model.n[s, l2, p].value or 0), data.systems_per_rack[(s, l2)])
                    for s, l2 in data.sl if l2 == l)
         limit = data.rack_limit[(l, p)]
         if limit - used < max(1.0, BINDING_SHARE * limit) - 1e-6:

@@ -68,6 +68,14 @@ def candidates(*rows: dict[str, Any]) -> pd.DataFrame:
 
 
 @pytest.fixture
+def toy_cli_file(tmp_path: Path) -> Path:
+    """`toy_cli_problem()` written to a YAML file."""
+    path = tmp_path / "toy.yaml"
+    path.write_text(yaml.safe_dump(toy_cli_problem()))
+    return path
+
+
+@pytest.fixture
 def write_problem(tmp_path: Path):
     """Write a problem dict to a YAML file and return its path."""
 

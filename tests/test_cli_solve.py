@@ -6,22 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from planner.cli import app
-from tests.conftest import toy_cli_problem
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def toy_file(tmp_path: Path) -> Path:
-    """Toy systems and model through the analytic performance model (default parameters)."""
-    problem = toy_cli_problem("toy-cli")
-    path = tmp_path / "toy.yaml"
-    path.write_text(yaml.safe_dump(problem))
-    return path
+def toy_file(toy_cli_file: Path) -> Path:
+    return toy_cli_file
 
 
 def solve_json(*args: str) -> dict:

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 import planner.solve as solve_module
@@ -18,7 +17,7 @@ from planner.coefficients import build_data
 from planner.pipeline import candidates_for, plan_from_result
 from planner.problem import load_problem
 from planner.solve import Run, SolveOptions, Status, coefficient_ranges, solve
-from tests.conftest import REPO, toy_cli_problem
+from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "bench"))
 from problems import FAMILIES, write_problem
@@ -34,11 +33,8 @@ def medium(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def toy_file(tmp_path: Path) -> Path:
-    problem = toy_cli_problem("toy-limits")
-    path = tmp_path / "toy.yaml"
-    path.write_text(yaml.safe_dump(problem))
-    return path
+def toy_file(toy_cli_file: Path) -> Path:
+    return toy_cli_file
 
 
 def test_time_limit_returns_the_incumbent_with_gap_and_bound(medium: Path) -> None:
