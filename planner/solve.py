@@ -280,7 +280,7 @@ class _Stages:
         return replace(self.options, time_limit_s=max(self.left(), MIN_STAGE_SECONDS))
 
     def relaxation(self) -> None:
-        relaxed = build_model(self.data, relax_small_replicas=True)
+        relaxed = build_model(self.data, relax_replicas_up_to=RELAX_REPLICAS_UP_TO)
         run = _run(relaxed, self._options())
         self.interrupted |= run.interrupted
         if math.isfinite(run.bound):
@@ -327,6 +327,11 @@ class _Stages:
         return best
 
 
+RELAX_REPLICAS_UP_TO = 10**6
+"""Replicas up to this many accelerators (and smaller than one system) are continuous in the
+first stage."""
+
+
 MIN_STAGE_SECONDS = 0.05
 """A stage starts only with at least this much of the time limit left."""
 
@@ -353,20 +358,46 @@ def _gap(objective: float, bound: float) -> float:
 
 
 def round_up(model: pyo.ConcreteModel, data: ModelData) -> bool:
-    """Make a relaxed solution integral: ⌈x⌉ replicas, then the fewest systems that hold them
-    (n ≥ Σ a·x ÷ (A·availability), never fewer than before, purchases non-decreasing over the
-    horizon), and racks ⌈n ÷ per rack⌉. Returns False when that breaks power, space, a quota,
-    a supply cap or the budget (the full MIP then decides)."""
+    """Make a relaxed solution integral, keeping its served rates u and y.
+
+    Per serving pool (workload, system@precision, site, period): every replica count is rounded
+    down, then each side still short of u (aggregated + prefill ≥ u, aggregated + decode ≥ u)
+    gets ⌈short ÷ rate⌉ more replicas of the option that covers it with the fewest accelerators
+    (rounding every count up instead buys whole racks for 10⁻⁶ of a replica). Then the fewest
+    systems that hold the replicas (n ≥ Σ a·x ÷ (A·availability)), purchases non-decreasing over
+    the horizon, racks ⌈n ÷ per rack⌉. Returns False when that breaks power, space, a quota, a
+    supply cap or the budget; `overshoot` says where."""
+    from planner.formulation import pool_keys
+
+    modes = data.candidates["mode"].to_numpy()
+    workloads = data.candidates["workload"].to_numpy()
     systems = data.candidates["system"].to_numpy()
+    pools = pool_keys(data)
+    groups: dict[tuple[str, str, str, str], list[int]] = defaultdict(list)
+    for (k, l, p), var in model.x.items():
+        var.set_value(max(0, math.floor((var.value or 0.0) + 1e-6)), skip_validation=True)
+        groups[(str(workloads[k]), pools[k], l, p)].append(k)
+    for (w, s, l, p), ks in groups.items():
+        served = model.u[w, s, l, p].value or 0.0
+        for side in ("prefill", "decode"):
+            def capacity(side: str = side) -> float:
+                return sum(data.rate[k] * (model.x[k, l, p].value or 0.0)
+                           for k in ks if modes[k] in ("aggregated", side))
+            short = served - capacity()
+            if short <= 1e-9 * max(1.0, served):
+                continue
+            options = [k for k in ks if modes[k] in ("aggregated", side)]
+            best = min(options, key=lambda k: (math.ceil(short / data.rate[k] - 1e-9)
+                                               * data.replica_accelerators[k], -data.rate[k], k))
+            var = model.x[best, l, p]
+            var.set_value((var.value or 0) + math.ceil(short / data.rate[best] - 1e-9),
+                          skip_validation=True)
     used: dict[tuple[str, str, str], float] = defaultdict(float)
     for (k, l, p), var in model.x.items():
-        count = math.ceil((var.value or 0.0) - 1e-6)
-        var.set_value(max(count, 0), skip_validation=True)
-        used[(str(systems[k]), l, p)] += data.replica_accelerators[k] * count
+        used[(str(systems[k]), l, p)] += data.replica_accelerators[k] * (var.value or 0)
     need = {
-        key: max(round(model.n[key].value or 0),
-                 math.ceil(used.get(key, 0.0) / (data.accelerators[key[0]] * data.availability[key[0]])
-                           - 1e-9))
+        key: math.ceil(used.get(key, 0.0) / (data.accelerators[key[0]] * data.availability[key[0]])
+                       - 1e-9)
         for key in model.n
     }
     owned = set(data.owned_sites)
@@ -383,13 +414,19 @@ def round_up(model: pyo.ConcreteModel, data: ModelData) -> bool:
             model.buy[s, l, p].set_value(buy)
             model.n[s, l, p].set_value(existing + bought)
             model.r[s, l, p].set_value(rack_count(existing + bought, data.systems_per_rack[(s, l)]))
+    return not overshoot(model)
+
+
+def overshoot(model: pyo.ConcreteModel) -> dict[str, float]:
+    """Constraints the current values break, by name, with how far (model units)."""
+    broken: dict[str, float] = {}
     for con in model.component_data_objects(pyo.Constraint, active=True):
         body = pyo.value(con.body)
-        if (con.has_ub() and body > pyo.value(con.upper) + 1e-6) or (
-            con.has_lb() and body < pyo.value(con.lower) - 1e-6
-        ):
-            return False
-    return True
+        if con.has_ub() and body > pyo.value(con.upper) + 1e-6:
+            broken[con.name] = body - pyo.value(con.upper)
+        elif con.has_lb() and body < pyo.value(con.lower) - 1e-6:
+            broken[con.name] = pyo.value(con.lower) - body
+    return broken
 
 
 def _note_limits(result: SolveResult) -> None:
