@@ -380,13 +380,10 @@ def round_up(model: pyo.ConcreteModel, data: ModelData) -> bool:
     for (w, s, l, p), ks in groups.items():
         served = model.u[w, s, l, p].value or 0.0
         for side in ("prefill", "decode"):
-            def capacity(side: str = side) -> float:
-                return sum(data.rate[k] * (model.x[k, l, p].value or 0.0)
-                           for k in ks if modes[k] in ("aggregated", side))
-            short = served - capacity()
+            options = [k for k in ks if modes[k] in ("aggregated", side)]
+            short = served - sum(data.rate[k] * (model.x[k, l, p].value or 0.0) for k in options)
             if short <= 1e-9 * max(1.0, served):
                 continue
-            options = [k for k in ks if modes[k] in ("aggregated", side)]
             best = min(options, key=lambda k: (math.ceil(short / data.rate[k] - 1e-9)
                                                * data.replica_accelerators[k], -data.rate[k], k))
             var = model.x[best, l, p]
