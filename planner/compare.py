@@ -4,6 +4,7 @@ the optimal fleets side by side, with every metric the seeds use."""
 from __future__ import annotations
 
 import math
+import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -100,7 +101,10 @@ def run_compare(
             if on_done:
                 on_done(outcomes[v.label])
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # forkserver, not fork: a child forked from a parent whose HiGHS thread pool is running
+        # inherits its locks (HiGHS 1.16 children spun at 100% CPU forever)
+        context = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = {pool.submit(_solve_one, problem, v, options): v for v in todo}
             from concurrent.futures import as_completed
 
