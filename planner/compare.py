@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -106,8 +106,6 @@ def run_compare(
         context = multiprocessing.get_context("forkserver")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = {pool.submit(_solve_one, problem, v, options): v for v in todo}
-            from concurrent.futures import as_completed
-
             for future in as_completed(futures):
                 outcome = future.result()
                 outcomes[outcome.label] = outcome

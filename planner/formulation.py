@@ -23,16 +23,15 @@ first and the diagnosis names them."""
 
 
 def build_model(
-    data: ModelData, elastic: bool = False, relax_replicas_up_to: int = 0
+    data: ModelData, elastic: bool = False, relax_small_replicas: bool = False
 ) -> pyo.ConcreteModel:
     """Build the MIP. With `elastic`, demand, power, racks, budget and quotas get penalized
     slack so the model is always feasible and the slack says what to relax. With
-    `relax_replicas_up_to` = g > 0, replicas of at most g accelerators and smaller than one
-    system are continuous (a relaxation whose optimum is a valid lower bound; `solve` rounds
-    them up afterwards, which costs at most g − 1 accelerators per used option)."""
+    `relax_small_replicas`, replicas smaller than one system are continuous (a relaxation whose
+    optimum is a valid lower bound; `solve.round_up` makes them whole afterwards)."""
     m = pyo.ConcreteModel(name="planner")
     m.elastic = elastic
-    m.relax_replicas_up_to = relax_replicas_up_to
+    m.relax_small_replicas = relax_small_replicas
     add_sets(m, data)
     add_variables(m, data)
     add_demand(m, data)
@@ -67,9 +66,8 @@ def add_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
     systems = d.candidates["system"].to_numpy()
 
     def replica_domain(m: pyo.ConcreteModel, k: int, l: str, p: str) -> object:
-        size = d.replica_accelerators[k]
-        granular = size <= m.relax_replicas_up_to and size < d.accelerators[str(systems[k])]
-        return pyo.NonNegativeReals if granular else pyo.NonNegativeIntegers
+        small = d.replica_accelerators[k] < d.accelerators[str(systems[k])]
+        return pyo.NonNegativeReals if m.relax_small_replicas and small else pyo.NonNegativeIntegers
 
     m.x = pyo.Var(m.KLP, domain=replica_domain)
     m.n = pyo.Var(m.SLP, within=pyo.NonNegativeIntegers)

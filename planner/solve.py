@@ -20,7 +20,7 @@ from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondi
 from pyomo.contrib.solver.solvers.highs import Highs
 
 from planner.coefficients import RATE, USD, ModelData, rack_count
-from planner.formulation import build_model
+from planner.formulation import build_model, pool_keys
 from planner.schema import Objective
 from planner.units import format_power_kw
 
@@ -280,7 +280,7 @@ class _Stages:
         return replace(self.options, time_limit_s=max(self.left(), MIN_STAGE_SECONDS))
 
     def relaxation(self) -> None:
-        relaxed = build_model(self.data, relax_replicas_up_to=RELAX_REPLICAS_UP_TO)
+        relaxed = build_model(self.data, relax_small_replicas=True)
         run = _run(relaxed, self._options())
         self.interrupted |= run.interrupted
         if math.isfinite(run.bound):
@@ -327,11 +327,6 @@ class _Stages:
         return best
 
 
-RELAX_REPLICAS_UP_TO = 10**6
-"""Replicas up to this many accelerators (and smaller than one system) are continuous in the
-first stage."""
-
-
 MIN_STAGE_SECONDS = 0.05
 """A stage starts only with at least this much of the time limit left."""
 
@@ -367,8 +362,6 @@ def round_up(model: pyo.ConcreteModel, data: ModelData) -> bool:
     systems that hold the replicas (n ≥ Σ a·x ÷ (A·availability)), purchases non-decreasing over
     the horizon, racks ⌈n ÷ per rack⌉. Returns False when that breaks power, space, a quota, a
     supply cap or the budget; `overshoot` says where."""
-    from planner.formulation import pool_keys
-
     modes = data.candidates["mode"].to_numpy()
     workloads = data.candidates["workload"].to_numpy()
     systems = data.candidates["system"].to_numpy()
