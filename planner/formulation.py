@@ -22,16 +22,11 @@ per $M, per accelerator): unserved demand is the last resort, so power and space
 first and the diagnosis names them."""
 
 
-def build_model(
-    data: ModelData, elastic: bool = False, relax_small_replicas: bool = False
-) -> pyo.ConcreteModel:
+def build_model(data: ModelData, elastic: bool = False) -> pyo.ConcreteModel:
     """Build the MIP. With `elastic`, demand, power, racks, budget and quotas get penalized
-    slack so the model is always feasible and the slack says what to relax. With
-    `relax_small_replicas`, replicas smaller than one system are continuous (a relaxation whose
-    optimum is a valid lower bound; `solve.round_up` makes them whole afterwards)."""
+    slack so the model is always feasible and the slack says what to relax."""
     m = pyo.ConcreteModel(name="planner")
     m.elastic = elastic
-    m.relax_small_replicas = relax_small_replicas
     add_sets(m, data)
     add_variables(m, data)
     add_demand(m, data)
@@ -60,16 +55,9 @@ def add_sets(m: pyo.ConcreteModel, d: ModelData) -> None:
 
 
 def add_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
-    """x[k,l,p] ∈ ℤ≥0 replicas (≥ 0 for sub-system replicas when relaxed); n[s,l,p] ∈ ℤ≥0
-    installed (or rented) systems; buy[s,l,p] ∈ ℤ≥0 purchases (owned sites); r[s,l,p] ∈ ℤ≥0
-    racks; y[w,l,p] ≥ 0 served rate."""
-    systems = d.candidates["system"].to_numpy()
-
-    def replica_domain(m: pyo.ConcreteModel, k: int, l: str, p: str) -> object:
-        small = d.replica_accelerators[k] < d.accelerators[str(systems[k])]
-        return pyo.NonNegativeReals if m.relax_small_replicas and small else pyo.NonNegativeIntegers
-
-    m.x = pyo.Var(m.KLP, domain=replica_domain)
+    """x[k,l,p] ∈ ℤ≥0 replicas; n[s,l,p] ∈ ℤ≥0 installed (or rented) systems; buy[s,l,p] ∈ ℤ≥0
+    purchases (owned sites); r[s,l,p] ∈ ℤ≥0 racks; y[w,l,p] ≥ 0 served rate."""
+    m.x = pyo.Var(m.KLP, within=pyo.NonNegativeIntegers)
     m.n = pyo.Var(m.SLP, within=pyo.NonNegativeIntegers)
     m.buy = pyo.Var(m.SLP_owned, within=pyo.NonNegativeIntegers)
     m.r = pyo.Var(m.SLP_owned, within=pyo.NonNegativeIntegers)

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import math
+import time
+from dataclasses import replace
 
 import pyomo.environ as pyo
+import pytest
 
 from planner.coefficients import build_data
-from planner.formulation import build_model
 from planner.problem import load_problem
-from planner.solve import SolveOptions, _run, overshoot, round_up
+from planner.solve import (
+    SolveOptions,
+    _run,
+    _Stages,
+    limit_excess,
+    lp_relaxation,
+    overshoot,
+    round_up,
+    solve,
+    tighten,
+)
 from tests.conftest import candidate, candidates, toy_problem
 
 
@@ -23,12 +35,13 @@ def test_solver_noise_above_a_whole_replica_buys_no_extra_system(write_problem) 
     # 8 TP1 replicas of 1,000 tok/s fill one 8-GPU system exactly; a relaxation reporting
     # 8.000001 replicas must not round to 9 replicas and so to a second system
     data = _data(write_problem, 8000, candidate("toy-a", 1000, accelerators=1))
-    m = build_model(data, relax_small_replicas=True)
+    m = lp_relaxation(data)
     m.x[0, "dc1", "p1"].set_value(8.000001)
     for var in m.u.values():
         var.set_value(8.0)
     m.y["chat", "dc1", "p1"].set_value(8.0)
-    assert round_up(m, data)
+    round_up(m, data)
+    assert limit_excess(m, data) == {}
     assert m.x[0, "dc1", "p1"].value == 8
     assert m.n["toy-a", "dc1", "p1"].value == 1
     assert overshoot(m) == {}
@@ -40,13 +53,14 @@ def test_a_shortfall_is_topped_up_with_the_fewest_accelerators(write_problem) ->
     # option, and 10 GPUs need two systems
     data = _data(write_problem, 9500, candidate("toy-a", 1000, accelerators=1),
                  candidate("toy-a", 2100, accelerators=2))
-    m = build_model(data, relax_small_replicas=True)
+    m = lp_relaxation(data)
     m.x[0, "dc1", "p1"].set_value(8.3)
     m.x[1, "dc1", "p1"].set_value(0.35)
     for var in m.u.values():
         var.set_value(9.5)
     m.y["chat", "dc1", "p1"].set_value(9.5)
-    assert round_up(m, data)
+    round_up(m, data)
+    assert limit_excess(m, data) == {}
     assert (m.x[0, "dc1", "p1"].value, m.x[1, "dc1", "p1"].value) == (8, 1)
     assert m.n["toy-a", "dc1", "p1"].value == 2
     assert m.r["toy-a", "dc1", "p1"].value == math.ceil(2 / data.systems_per_rack[("toy-a", "dc1")])
@@ -55,12 +69,68 @@ def test_a_shortfall_is_topped_up_with_the_fewest_accelerators(write_problem) ->
 def test_rounded_relaxation_of_a_real_solve_is_integral_and_covers_demand(write_problem) -> None:
     data = _data(write_problem, 123_456, candidate("toy-a", 1000, accelerators=1),
                  candidate("toy-a", 2500, accelerators=2), candidate("toy-a", 9000, accelerators=8))
-    m = build_model(data, relax_small_replicas=True)
+    m = lp_relaxation(data)
     run = _run(m, SolveOptions(time_limit_s=30, mip_gap=0))
     assert run.status.has_plan
     relaxed_cost = pyo.value(m.cost)
-    assert round_up(m, data)
+    round_up(m, data)
+    assert limit_excess(m, data) == {}
     assert all(float(v.value).is_integer() for v in m.x.values())
     capacity = sum(data.rate[k] * m.x[k, l, p].value for k, l, p in m.x)
     assert capacity >= data.demand[("chat", "p1")] - 1e-9
     assert pyo.value(m.cost) >= relaxed_cost - 1e-9
+
+
+def _two_sites(write_problem):
+    # dc1 is cheaper (no colocation fee) but holds 2.5 toy-a systems of 10 kW; dc2 charges
+    # colocation. 3,000 tok/s of 1,000-tok/s single-system replicas: the LP puts 2.5 systems in
+    # dc1 and 0.5 in dc2; rounding dc1 up to 3 systems breaks its power by 5 kW
+    problem = toy_problem(systems=["toy-a"])
+    problem["workloads"][0]["demand"] = {"p1": 3000}
+    problem["sites"][0]["power_mw"] = 0.025
+    problem["sites"].append({**problem["sites"][0], "id": "dc2", "power_mw": 1,
+                             "colocation_usd_per_kw_month": 100})
+    return build_data(load_problem(write_problem(problem)), candidates(
+        candidate("toy-a", 1000, accelerators=8)))
+
+
+def test_rounding_that_breaks_a_limit_reports_it(write_problem) -> None:
+    data = _two_sites(write_problem)
+    m = lp_relaxation(data)
+    _run(m, SolveOptions(time_limit_s=30, mip_gap=0))
+    assert m.n["toy-a", "dc1", "p1"].value == pytest.approx(2.5)
+    round_up(m, data)
+    assert m.n["toy-a", "dc1", "p1"].value == 3
+    assert limit_excess(m, data) == {("power", "dc1", "p1"): pytest.approx(0.005)}
+
+
+def test_lp_stage_repairs_a_broken_limit_into_the_optimal_plan(write_problem) -> None:
+    data = _two_sites(write_problem)
+    state = _Stages(data, SolveOptions(time_limit_s=30), time.perf_counter())
+    state.relaxation()
+    assert state.best is not None
+    plan = state.best.model
+    assert limit_excess(plan, data) == {}
+    assert (plan.n["toy-a", "dc1", "p1"].value, plan.n["toy-a", "dc2", "p1"].value) == (2, 1)
+    # the same plan as the MIP's optimum: 3 systems of $100k plus one at dc2 paying 10 kW of
+    # colocation for a year
+    assert state.best.objective == pytest.approx(0.3 + 10 * 100 * 12 / 1e6)
+    assert solve(data, SolveOptions(shadow_prices=False)).objective == \
+        pytest.approx(state.best.objective)
+
+
+def test_tighten_lowers_each_broken_limit_by_its_overshoot(write_problem) -> None:
+    data = _two_sites(write_problem)
+    data = replace(data, max_accelerators={**data.max_accelerators, "dc2": 64},
+                   max_purchases={"toy-a": 5}, budget_musd=1.0)
+    lower = tighten(data, {("power", "dc1", "p1"): 0.005, ("racks", "dc2", "p1"): 0.5,
+                           ("quota", "dc2", "p1"): 8, ("supply", "toy-a", "p1"): 1,
+                           ("budget", "", ""): 0.25})
+    assert lower is not None
+    assert lower.power_budget_mw[("dc1", "p1")] == pytest.approx(0.020)
+    assert lower.rack_limit[("dc2", "p1")] == data.rack_limit[("dc2", "p1")] - 1
+    assert lower.max_accelerators["dc2"] == 56
+    assert lower.max_purchases["toy-a"] == 4
+    assert lower.budget_musd == pytest.approx(0.75)
+    assert data.power_budget_mw[("dc1", "p1")] == pytest.approx(0.025)  # a copy, not in place
+    assert tighten(data, {("policy", "min_vendors[p1]", ""): 1.0}) is None
