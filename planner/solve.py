@@ -90,6 +90,8 @@ class SolveResult:
     """Limits the plan runs into, with the value of one more unit (min_tco)."""
     interrupted: bool = False
     """Ctrl-C stopped the solve; the plan (if any) is the best found until then."""
+    stopped_because: str = ""
+    """Why the solve stopped before the gap target when neither the time limit nor Ctrl-C did."""
 
 
 _TERMINATION = {
@@ -245,6 +247,11 @@ def _two_stage(data: ModelData, options: SolveOptions, started: float) -> SolveR
             state.restricted(share=RESTRICTED_SHARE)
         if state.go_on() and mip_seconds < state.left():
             state.full()
+        elif state.go_on():
+            state.stopped_because = (
+                f"stopped before the MIP stages: the LP took {state.first_solve_seconds:.1f} s, "
+                f"too long for HiGHS to keep to the {state.left():.1f} s of the time limit left "
+                "(solve.MIP_OVER_LP)")
     except KeyboardInterrupt:
         state.interrupted = True
     return state.result()
@@ -274,6 +281,7 @@ class _Stages:
         self.used: list[tuple[int, str]] = []
         self.first_solve_seconds = 0.0
         """Build and solve time of the LP relaxation: how big the problem is for HiGHS."""
+        self.stopped_because = ""
         self.interrupted = False
         self.integer_infeasible = False
         """The full MIP proved that no integer plan exists (the relaxation had one)."""
@@ -360,6 +368,7 @@ class _Stages:
         best.bound, best.gap = self.lower, _gap(best.objective, self.lower)
         best.status = Status.optimal if best.gap <= self.options.mip_gap + 1e-12 else Status.feasible
         best.interrupted = self.interrupted
+        best.stopped_because = self.stopped_because
         if self.interrupted:
             best.status = Status.feasible
         return best
@@ -538,10 +547,12 @@ def overshoot(model: pyo.ConcreteModel) -> dict[str, float]:
 
 
 def _note_limits(result: SolveResult) -> None:
-    """A plan cut short (time limit or Ctrl-C) says so in its notes, with its gap and bound."""
+    """A plan cut short (time limit, Ctrl-C, MIP stages skipped) says so in its notes, with its
+    gap and bound."""
     if not result.status.has_plan or result.status == Status.optimal:
         return
-    why = "interrupted (Ctrl-C)" if result.interrupted else "stopped at the time limit"
+    why = ("interrupted (Ctrl-C)" if result.interrupted
+           else result.stopped_because or "stopped at the time limit")
     bound = f"{result.bound:,.4f} $M" if math.isfinite(result.bound) else "unknown"
     gap = f"{result.gap:.3%}" if math.isfinite(result.gap) else "unknown"
     result.message = f"{why}: best plan found so far, gap {gap} (lower bound {bound})"

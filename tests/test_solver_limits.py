@@ -53,6 +53,27 @@ def test_time_limit_returns_the_incumbent_with_gap_and_bound(medium: Path) -> No
         assert any("time limit" in note for note in plan.notes)
 
 
+def test_slow_lp_skips_the_mip_stages_and_returns_the_repaired_lp_plan(medium: Path,
+                                                                        monkeypatch) -> None:
+    # as if HiGHS needed far longer than the time limit for any MIP of this size: the rounded
+    # LP plan comes back on time, with its gap against the LP bound
+    def no_mip(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a MIP stage ran")
+
+    monkeypatch.setattr(solve_module, "MIP_OVER_LP", 1e9)
+    monkeypatch.setattr(solve_module._Stages, "restricted", no_mip)
+    monkeypatch.setattr(solve_module._Stages, "full", no_mip)
+    inputs = load_problem(medium)
+    data = build_data(inputs, candidates_for(inputs))
+    result = solve(data, SolveOptions(time_limit_s=60, shadow_prices=False))
+    assert result.status == Status.feasible and result.gap > 1e-3
+    assert result.bound < result.objective
+    # the gap is stated, as for any plan cut short, with the reason
+    assert result.message.startswith("stopped before the MIP stages")
+    assert "time limit" in result.message and f"{result.gap:.3%}" in result.message
+    plan_from_result(inputs, result)  # and it passes its invariants
+
+
 def _no_plan_in_time(model: object, options: SolveOptions, warm_start: object = None) -> Run:
     return Run(Status.no_solution, math.nan, math.nan, math.nan)
 
