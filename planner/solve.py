@@ -323,14 +323,15 @@ class _Stages:
             if not broken:
                 self.consider(relaxed, pyo.value(relaxed.cost))
                 return
-            data = tighten(data, broken)
-            if data is None or self.interrupted or self.left() <= MIN_STAGE_SECONDS:
+            lowered = tighten(data, broken)
+            if lowered is None or self.interrupted or self.left() <= MIN_STAGE_SECONDS:
                 return
+            data = lowered
 
     def _take_bound(self, run: Run, relaxed: pyo.ConcreteModel) -> None:
         if run.status.has_plan or run.status in (Status.infeasible, Status.unbounded):
             self.relaxed = run.status
-        # an LP stopped early has no bound; a MIP's dual bound is one even when stopped early
+        # an LP stopped early has no bound
         bound = run.bound if math.isfinite(run.bound) else (
             run.objective if run.status == Status.optimal else math.nan)
         if run.status.has_plan and math.isfinite(bound):
@@ -531,19 +532,13 @@ def tighten(data: ModelData, excess: dict[Limit, float]) -> ModelData | None:
 
 
 def _violation(con: Any) -> float:
+    """How far the current values break one constraint (0 when they keep it)."""
     body = pyo.value(con.body)
     if con.has_ub() and body > pyo.value(con.upper):
         return body - pyo.value(con.upper)
     if con.has_lb() and body < pyo.value(con.lower):
         return pyo.value(con.lower) - body
     return 0.0
-
-
-def overshoot(model: pyo.ConcreteModel) -> dict[str, float]:
-    """Constraints the current values break, by name, with how far (model units)."""
-    broken = {con.name: _violation(con)
-              for con in model.component_data_objects(pyo.Constraint, active=True)}
-    return {name: amount for name, amount in broken.items() if amount > 1e-6}
 
 
 def _note_limits(result: SolveResult) -> None:

@@ -15,14 +15,21 @@ from planner.solve import (
     SolveOptions,
     _run,
     _Stages,
+    _violation,
     limit_excess,
     lp_relaxation,
-    overshoot,
     round_up,
     solve,
     tighten,
 )
 from tests.conftest import candidate, candidates, toy_problem
+
+
+def overshoot(model: pyo.ConcreteModel) -> dict[str, float]:
+    """Every constraint the current values break, by name, with how far."""
+    broken = {con.name: _violation(con)
+              for con in model.component_data_objects(pyo.Constraint, active=True)}
+    return {name: amount for name, amount in broken.items() if amount > 1e-6}
 
 
 def _data(write_problem, demand: float, *rows):
