@@ -8,6 +8,7 @@ by how much. Binding limits (power, racks, supply) are valued by re-solving with
 from __future__ import annotations
 
 import math
+import multiprocessing
 import sys
 import time
 from collections import defaultdict
@@ -90,8 +91,6 @@ class SolveResult:
     """Limits the plan runs into, with the value of one more unit (min_tco)."""
     interrupted: bool = False
     """Ctrl-C stopped the solve; the plan (if any) is the best found until then."""
-    stopped_because: str = ""
-    """Why the solve stopped before the gap target when neither the time limit nor Ctrl-C did."""
 
 
 _TERMINATION = {
@@ -236,22 +235,17 @@ def _two_stage(data: ModelData, options: SolveOptions, started: float) -> SolveR
     MIP gets a plan with its gap. (2) The full MIP restricted to the (candidate, site) pairs
     the LP or that plan used, for RESTRICTED_SHARE of the time left, and (3) the full MIP for
     the rest, each started from the best plan so far (a MIP start); the full MIP's bound can
-    only raise the lower bound. The MIP stages are skipped when the LP was slow (MIP_OVER_LP).
+    only raise the lower bound. When the LP was slow, the MIP stages run in a child process that
+    is killed at the time limit, because HiGHS does not keep to it there (MIP_OVER_LP).
     Ctrl-C (HiGHS returns `interrupted`, or KeyboardInterrupt between calls) ends the stages
     and returns the best plan so far."""
     state = _Stages(data, options, started)
     try:
         state.relaxation()
-        mip_seconds = state.first_solve_seconds * MIP_OVER_LP
-        if state.go_on() and mip_seconds < state.left() * RESTRICTED_SHARE:
+        if state.go_on():
             state.restricted(share=RESTRICTED_SHARE)
-        if state.go_on() and mip_seconds < state.left():
+        if state.go_on():
             state.full()
-        elif state.go_on():
-            state.stopped_because = (
-                f"stopped before the MIP stages: the LP took {state.first_solve_seconds:.1f} s, "
-                f"too long for HiGHS to keep to the {state.left():.1f} s of the time limit left "
-                "(solve.MIP_OVER_LP)")
     except KeyboardInterrupt:
         state.interrupted = True
     return state.result()
@@ -259,12 +253,12 @@ def _two_stage(data: ModelData, options: SolveOptions, started: float) -> SolveR
 
 RESTRICTED_SHARE = 0.5
 """Share of the time left for the restricted MIP; the full MIP after it raises the bound."""
-MIP_OVER_LP = 10.0
-"""A MIP stage starts only when the time it may use is at least this many times what the LP
-stage took. On a fleet where the LP alone takes seconds, HiGHS spends minutes in a MIP's root
-node (bound propagation once it has an incumbent), where it does not look at the clock: on
-bench x-large, 42 s against a 19 s limit and 135 s against 32 s. The rounded LP plan with its
-stated gap is then the answer, on time."""
+MIP_OVER_LP = 30.0
+"""A MIP stage runs in this process only when the time it may use is at least this many times
+what the LP took; otherwise in a child process killed when the time is up (`_solve_in_child`).
+On a fleet where the LP alone takes seconds, HiGHS spends minutes in a MIP's root node (bound
+propagation once it has an incumbent) without looking at the clock: on bench x-large, 42 s
+against a 19 s limit, 135 s against 32 s (HiGHS 1.15.1) and 71 s against 50 s (1.16.0)."""
 REPAIR_ROUNDS = 3
 """Re-solves of a relaxation with the limits its rounded plan broke lowered by the overshoot."""
 
@@ -281,7 +275,6 @@ class _Stages:
         self.used: list[tuple[int, str]] = []
         self.first_solve_seconds = 0.0
         """Build and solve time of the LP relaxation: how big the problem is for HiGHS."""
-        self.stopped_because = ""
         self.interrupted = False
         self.integer_infeasible = False
         """The full MIP proved that no integer plan exists (the relaxation had one)."""
@@ -343,21 +336,40 @@ class _Stages:
         pairs = set(self.used)
         if self.best is not None and self.best.model is not None:
             pairs |= {(k, l) for (k, l, _), var in self.best.model.x.items() if (var.value or 0) > 0.5}
-        model = build_model(replace(self.data, kl=[kl for kl in self.data.kl if kl in pairs]))
-        run = _run(model, self._options(share), _warm_start(self.best, model))
-        self.interrupted |= run.interrupted
-        if run.status.has_plan:
-            self.consider(model, run.objective)
+        solved = self._mip(replace(self.data, kl=[kl for kl in self.data.kl if kl in pairs]), share)
+        if solved is not None and solved[1].status.has_plan:
+            self.consider(solved[0], solved[1].objective)
 
     def full(self) -> None:
-        model = build_model(self.data)
-        run = _run(model, self._options(), _warm_start(self.best, model))
-        self.interrupted |= run.interrupted
+        solved = self._mip(self.data, 1.0)
+        if solved is None:
+            return
+        model, run = solved
         if math.isfinite(run.bound):
             self.lower = max(self.lower, run.bound)
         if run.status.has_plan:
             self.consider(model, run.objective)
         self.integer_infeasible = run.status == Status.infeasible
+
+    def _mip(self, data: ModelData, share: float) -> tuple[pyo.ConcreteModel, Run] | None:
+        """Solve the MIP of `data` from the best plan so far, for `share` of the time left: in
+        this process when the LP was quick (MIP_OVER_LP), else in a child process that is
+        killed if HiGHS has not returned when the time is up (None then)."""
+        options = self._options(share)
+        start = _values(self.best.model) if self.best is not None and self.best.model else {}
+        if self.first_solve_seconds * MIP_OVER_LP < options.time_limit_s:
+            model = build_model(data)
+            run = _run(model, options, _warm_start(start, model))
+        else:
+            outcome = _solve_in_child(data, options, start)
+            if outcome is None:
+                return None
+            run, values = outcome
+            model = build_model(data)
+            for (name, index), value in values.items():
+                getattr(model, name)[index].set_value(value, skip_validation=True)
+        self.interrupted |= run.interrupted
+        return model, run
 
     def result(self) -> SolveResult:
         if self.best is None:
@@ -369,7 +381,6 @@ class _Stages:
         best.bound, best.gap = self.lower, _gap(best.objective, self.lower)
         best.status = Status.optimal if best.gap <= self.options.mip_gap + 1e-12 else Status.feasible
         best.interrupted = self.interrupted
-        best.stopped_because = self.stopped_because
         if self.interrupted:
             best.status = Status.feasible
         return best
@@ -386,21 +397,60 @@ MIN_STAGE_SECONDS = 0.05
 """A stage starts only with at least this much of the time limit left."""
 
 
-def _warm_start(best: SolveResult | None, model: pyo.ConcreteModel) -> dict[int, float]:
-    """Values of `best`'s plan for the variables of `model` (same component names; absent
-    replica columns are 0): a complete MIP start for HiGHS."""
-    if best is None or best.model is None:
+PLAN_VARIABLES = ("x", "n", "buy", "r", "y", "u")
+"""The variables that make a plan (and a complete MIP start)."""
+
+
+def _values(model: pyo.ConcreteModel) -> dict[tuple[str, Any], float]:
+    """The plan in `model`, by (variable name, index)."""
+    return {(name, index): float(var.value or 0.0)
+            for name in PLAN_VARIABLES for index, var in getattr(model, name).items()}
+
+
+def _warm_start(start: dict[tuple[str, Any], float], model: pyo.ConcreteModel) -> dict[int, float]:
+    """`start` (a plan by variable name and index) for the variables of `model`, absent replica
+    columns at 0: a complete MIP start for HiGHS; empty without a plan."""
+    if not start:
         return {}
-    source = best.model
-    values: dict[int, float] = {}
-    for name in ("x", "n", "buy", "r", "y", "u"):
-        if not hasattr(model, name):
-            continue
-        have = getattr(source, name)
-        for index, var in getattr(model, name).items():
-            value = have[index].value if index in have else 0.0
-            values[id(var)] = float(value or 0.0)
-    return values
+    return {id(var): start.get((name, index), 0.0)
+            for name in PLAN_VARIABLES for index, var in getattr(model, name).items()}
+
+
+CHILD_GRACE_S = 1.0
+"""How long past its time limit a MIP in a child process may take before it is killed."""
+
+
+def _solve_in_child(data: ModelData, options: SolveOptions, start: dict[tuple[str, Any], float],
+                    target: Any = None) -> tuple[Run, dict[tuple[str, Any], float]] | None:
+    """`_child_mip` (or `target`, for tests) in a child process (forkserver, as `compare`
+    does); None when it has not answered CHILD_GRACE_S after its time limit (it is killed) or
+    died. Ctrl-C kills it too."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["planner.solve"])
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=target or _child_mip, args=(data, options, start, send),
+                            daemon=True)
+    child.start()
+    send.close()
+    try:
+        if receive.poll(options.time_limit_s + CHILD_GRACE_S):
+            outcome: tuple[Run, dict[tuple[str, Any], float]] = receive.recv()
+            return outcome
+        return None
+    except EOFError:
+        return None
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join()
+        receive.close()
+
+
+def _child_mip(data: ModelData, options: SolveOptions, start: dict[tuple[str, Any], float],
+               send: Any) -> None:
+    model = build_model(data)
+    run = _run(model, options, _warm_start(start, model))
+    send.send((run, _values(model) if run.status.has_plan else {}))
 
 
 def _gap(objective: float, bound: float) -> float:
@@ -542,12 +592,10 @@ def _violation(con: Any) -> float:
 
 
 def _note_limits(result: SolveResult) -> None:
-    """A plan cut short (time limit, Ctrl-C, MIP stages skipped) says so in its notes, with its
-    gap and bound."""
+    """A plan cut short (time limit or Ctrl-C) says so in its notes, with its gap and bound."""
     if not result.status.has_plan or result.status == Status.optimal:
         return
-    why = ("interrupted (Ctrl-C)" if result.interrupted
-           else result.stopped_because or "stopped at the time limit")
+    why = "interrupted (Ctrl-C)" if result.interrupted else "stopped at the time limit"
     bound = f"{result.bound:,.4f} $M" if math.isfinite(result.bound) else "unknown"
     gap = f"{result.gap:.3%}" if math.isfinite(result.gap) else "unknown"
     result.message = f"{why}: best plan found so far, gap {gap} (lower bound {bound})"
