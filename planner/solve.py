@@ -519,35 +519,26 @@ supply or budget."""
 def limit_excess(model: pyo.ConcreteModel, data: ModelData) -> dict[Limit, float]:
     """How far the model's current values exceed each limit of `data` (model units: MW, racks,
     accelerators, systems, $M); only the limits a rounding can break, and only those broken.
-    Vendor-policy rows count too, as ("policy", row, "")."""
-    n = {t: var.value or 0.0 for t, var in model.n.items()}
-    at: dict[tuple[str, str], float] = defaultdict(float)
-    racks: dict[tuple[str, str], float] = defaultdict(float)
-    accelerators: dict[tuple[str, str], float] = defaultdict(float)
-    for (s, l, p), count in n.items():
-        at[(l, p)] += data.power_mw[(s, l)] * count
-        accelerators[(l, p)] += data.accelerators[s] * count
-    for (_, l, p), var in model.r.items():
-        racks[(l, p)] += var.value or 0.0
-    bought: dict[tuple[str, str], float] = defaultdict(float)
-    for (s, _, p), var in model.buy.items():
-        bought[(s, p)] += var.value or 0.0
+    The used side is the model's own row body; the limit is taken from `data`, because the model
+    may have been built from data whose limits `tighten` lowered (same rows, lower right-hand
+    sides). Vendor-policy rows count too, as ("policy", row, "")."""
     excess: dict[Limit, float] = {}
 
-    def over(key: Limit, used: float, limit: float, tolerance: float) -> None:
-        if math.isfinite(limit) and used > limit + tolerance:
+    def over(key: Limit, con: Any, limit: float) -> None:
+        used = pyo.value(con.body)
+        if used > limit + 1e-6:
             excess[key] = used - limit
 
-    for (l, p), used in at.items():
-        over(("power", l, p), used, data.power_budget_mw.get((l, p), math.inf), 1e-6)
-    for (l, p), used in racks.items():
-        over(("racks", l, p), used, data.rack_limit.get((l, p), math.inf), 1e-6)
-    for (l, p), used in accelerators.items():
-        over(("quota", l, p), used, data.max_accelerators[l], 1e-6)
-    for (s, p), used in bought.items():
-        over(("supply", s, p), used, data.max_purchases.get(s, math.inf), 1e-6)
-    if data.budget_musd is not None:
-        over(("budget", "", ""), pyo.value(model.cost), data.budget_musd, 1e-9)
+    for (l, p), con in getattr(model, "power", {}).items():
+        over(("power", l, p), con, data.power_budget_mw[(l, p)])
+    for (l, p), con in getattr(model, "space", {}).items():
+        over(("racks", l, p), con, data.rack_limit[(l, p)])
+    for (l, p), con in getattr(model, "quota", {}).items():
+        over(("quota", l, p), con, data.max_accelerators[l])
+    for (s, p), con in getattr(model, "supply", {}).items():
+        over(("supply", s, p), con, data.max_purchases[s])
+    if data.budget_musd is not None and pyo.value(model.cost) > data.budget_musd + 1e-9:
+        excess[("budget", "", "")] = pyo.value(model.cost) - data.budget_musd
     for name in ("vendor_share", "vendor_link", "min_vendors"):
         for index, con in getattr(model, name, {}).items():
             if _violation(con) > 1e-6:

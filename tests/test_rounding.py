@@ -38,17 +38,23 @@ def _data(write_problem, demand: float, *rows):
     return build_data(load_problem(write_problem(problem)), candidates(*rows))
 
 
+def _round_serving(m: pyo.ConcreteModel, data, served: float) -> None:
+    """Round a hand-set relaxed plan of dc1 that serves `served` thousand tok/s; it must keep
+    every limit."""
+    for var in m.u.values():
+        var.set_value(served)
+    m.y["chat", "dc1", "p1"].set_value(served)
+    round_up(m, data)
+    assert limit_excess(m, data) == {}
+
+
 def test_solver_noise_above_a_whole_replica_buys_no_extra_system(write_problem) -> None:
     # 8 TP1 replicas of 1,000 tok/s fill one 8-GPU system exactly; a relaxation reporting
     # 8.000001 replicas must not round to 9 replicas and so to a second system
     data = _data(write_problem, 8000, candidate("toy-a", 1000, accelerators=1))
     m = lp_relaxation(data)
     m.x[0, "dc1", "p1"].set_value(8.000001)
-    for var in m.u.values():
-        var.set_value(8.0)
-    m.y["chat", "dc1", "p1"].set_value(8.0)
-    round_up(m, data)
-    assert limit_excess(m, data) == {}
+    _round_serving(m, data, 8.0)
     assert m.x[0, "dc1", "p1"].value == 8
     assert m.n["toy-a", "dc1", "p1"].value == 1
     assert overshoot(m) == {}
@@ -63,11 +69,7 @@ def test_a_shortfall_is_topped_up_with_the_fewest_accelerators(write_problem) ->
     m = lp_relaxation(data)
     m.x[0, "dc1", "p1"].set_value(8.3)
     m.x[1, "dc1", "p1"].set_value(0.35)
-    for var in m.u.values():
-        var.set_value(9.5)
-    m.y["chat", "dc1", "p1"].set_value(9.5)
-    round_up(m, data)
-    assert limit_excess(m, data) == {}
+    _round_serving(m, data, 9.5)
     assert (m.x[0, "dc1", "p1"].value, m.x[1, "dc1", "p1"].value) == (8, 1)
     assert m.n["toy-a", "dc1", "p1"].value == 2
     assert m.r["toy-a", "dc1", "p1"].value == math.ceil(2 / data.systems_per_rack[("toy-a", "dc1")])
