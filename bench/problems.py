@@ -74,15 +74,16 @@ def systems_for(family: Family) -> list[str]:
     return owned[: family.systems]
 
 
-def problem_dict(family: Family) -> dict[str, Any]:
-    """The problem file of `family` as a YAML-ready mapping."""
+def problem_dict(family: Family, demand_scale: float = 1.0) -> dict[str, Any]:
+    """The problem file of `family` as a YAML-ready mapping; `demand_scale` multiplies every
+    workload's demand (site power and racks follow it, the cloud quota does not)."""
     rng = random.Random(family.seed)
     periods = [f"P{i + 1:02d}" for i in range(family.periods)]
     growth = [rng.uniform(1.04, 1.12) for _ in periods]
     workloads = []
     total_peak = 0.0
     for wid, model, precision, isl, osl, ttft, tpot, base, util in WORKLOADS[: family.workloads]:
-        rate = base * rng.uniform(0.6, 1.4)
+        rate = base * demand_scale * rng.uniform(0.6, 1.4)
         demand = {}
         for p, g in zip(periods, growth, strict=True):
             demand[p] = round(rate, -2)
@@ -134,8 +135,9 @@ def _site(i: int, kind: str, mw: float, rng: random.Random, periods: list[str]) 
     return site
 
 
-def write_problem(family: Family, directory: Path) -> Path:
+def write_problem(family: Family, directory: Path, demand_scale: float = 1.0) -> Path:
     """Write the problem file of `family` into `directory`; returns its path."""
     path = directory / f"bench-{family.name}.yaml"
-    path.write_text(yaml.safe_dump(problem_dict(family), sort_keys=False, width=100))
+    path.write_text(yaml.safe_dump(problem_dict(family, demand_scale), sort_keys=False,
+                                   width=100))
     return path

@@ -97,8 +97,13 @@ def add_demand(m: pyo.ConcreteModel, d: ModelData) -> None:
 
 
 def add_serving(m: pyo.ConcreteModel, d: ModelData) -> None:
-    """Rate matching per system: u[w,s,l,p] ≤ Σ_{k agg} rate_k x + Σ_{k prefill} rate_k x and
-    u[w,s,l,p] ≤ Σ_{k agg} rate_k x + Σ_{k decode} rate_k x, and y[w,l,p] ≤ Σ_s u[w,s,l,p].
+    """Rate matching per system: u[w,s,l,p] ≤ Σ_{k agg} ρ_kp x + Σ_{k prefill} ρ_kp x and
+    u[w,s,l,p] ≤ Σ_{k agg} ρ_kp x + Σ_{k decode} ρ_kp x, and y[w,l,p] ≤ Σ_s u[w,s,l,p], with
+    ρ_kp = min(rate_k, demand[w,p]) when minimizing cost (`serving_rate`). The cap changes no
+    integer plan (a replica that alone covers the demand still covers it) but a fraction of a
+    replica faster than the whole demand no longer serves all of it in the relaxation: one
+    wide-EP DeepSeek-R1 decode replica on an NVL72 serves 2.5–5.6× bench large's R1 demand,
+    and the relaxation priced it at a fifth of a rack.
     Rates are output tokens/s of the workload (a prefill pool's rate is the output-token rate
     of the requests it prefills). s here is a pool: one system type at one precision, because
     KV caches move between prefill and decode replicas of the same hardware and weights, not
@@ -114,7 +119,7 @@ def add_serving(m: pyo.ConcreteModel, d: ModelData) -> None:
     m.u = pyo.Var(m.WSLP, within=pyo.NonNegativeReals)
 
     def capacity(m: pyo.ConcreteModel, w: str, s: str, l: str, p: str, mode: str) -> object:
-        return sum(d.rate[k] * m.x[k, l, p] for k in by_mode.get((w, s, l, mode), []))
+        return sum(serving_rate(d, k, w, p) * m.x[k, l, p] for k in by_mode.get((w, s, l, mode), []))
 
     def prefill(m: pyo.ConcreteModel, w: str, s: str, l: str, p: str) -> object:
         return m.u[w, s, l, p] <= capacity(m, w, s, l, p, "aggregated") + capacity(
@@ -135,6 +140,15 @@ def add_serving(m: pyo.ConcreteModel, d: ModelData) -> None:
         m.WLP, rule=lambda m, w, l, p: m.y[w, l, p] <= sum(m.u[w, s, l, p]
                                                           for s in systems_of[(w, l)])
     )
+
+
+def serving_rate(d: ModelData, k: int, w: str, p: str) -> float:
+    """ρ_kp = min(rate_k, demand[w,p]): what one replica of k can serve towards w's demand in
+    p (thousand tok/s). Only when minimizing cost: maximizing the served scale multiplies the
+    demand by a variable."""
+    if d.objective != Objective.min_tco:
+        return d.rate[k]
+    return min(d.rate[k], d.demand[(w, p)])
 
 
 def pool_keys(d: ModelData) -> list[str]:

@@ -10,8 +10,12 @@ from types import SimpleNamespace
 
 import pytest
 
+from planner.coefficients import build_data
 from planner.errors import NoPlanError
+from planner.formulation import serving_rate
 from planner.plan import check_invariants
+from planner.problem import load_problem
+from planner.solve import SolveOptions, _run, lp_relaxation, solve
 from tests.conftest import candidate, candidates, toy_problem
 
 BOTH = candidates(candidate("toy-a", 1000), candidate("toy-b", 1200))
@@ -134,6 +138,25 @@ def test_replicas_pack_into_systems(solve_toy):
     plan = solve_toy(toy_problem(systems=["toy-a"]), table)
     assert plan.fleet["systems"].sum() == 9
     assert plan.deployments["replicas"].sum() == 34
+
+
+def test_a_replica_faster_than_the_demand_serves_only_the_demand_in_the_relaxation(
+        write_problem):
+    # demand 1,000 tok/s; a whole-system replica of 100,000 tok/s, or 1-accelerator replicas of
+    # 200 tok/s (5 of them = 5/8 of a system). Uncapped, the LP would buy 1% of a system
+    # ($1k); capped at the demand the big replica needs a whole system ($100k), so the LP takes
+    # 5/8 of a system of small ones: $62.5k. The MIP needs one whole system either way.
+    problem = toy_problem(systems=["toy-a"])
+    problem["workloads"][0]["demand"] = {"p1": 1000}
+    data = build_data(load_problem(write_problem(problem)), candidates(
+        candidate("toy-a", 100_000), candidate("toy-a", 200, accelerators=1)))
+    assert [serving_rate(data, k, "chat", "p1") for k in (0, 1)] == [1.0, 0.2]
+    relaxed = lp_relaxation(data)
+    assert _run(relaxed, SolveOptions()).objective == pytest.approx(0.0625)
+    result = solve(data, SolveOptions(shadow_prices=False))
+    assert result.objective == pytest.approx(0.1)
+    served = sum(data.rate[k] * (var.value or 0) for (k, _, _), var in result.model.x.items())
+    assert served >= 1.0 - 1e-9
 
 
 def test_availability_keeps_spare_capacity(solve_toy, tmp_path):

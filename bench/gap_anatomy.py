@@ -1,0 +1,83 @@
+"""Where a benchmark family's optimality gap lives: which integrality costs what.
+
+Solves one generated family (see `bench/problems.py`) four ways and prints their objectives and
+lower bounds:
+
+1. the LP relaxation (every integer continuous): the first bound `solve` reports;
+2. systems integral, replicas continuous (n, buy, r integer; x continuous): how much whole
+   systems and racks cost over the LP;
+3. `planner.solve` with the time limit: the plan and the bound it reports;
+4. the full MIP alone in HiGHS with the same time limit, from no start: its first plan and bound.
+
+The distance from (2) to the plan is what integer replicas cost, or what the solver has not
+found; the distance from (2)'s bound to (3)'s bound is what HiGHS proved of it.
+
+    .venv/bin/python bench/gap_anatomy.py [--family large] [--time-limit 60] [--demand-scale 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from problems import FAMILIES, write_problem  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--family", default="large", choices=list(FAMILIES))
+    parser.add_argument("--time-limit", type=float, default=60.0, help="per MIP, s")
+    parser.add_argument("--demand-scale", type=float, default=1.0,
+                        help="multiply every workload's demand (site power and racks follow)")
+    args = parser.parse_args(argv)
+
+    import pyomo.environ as pyo
+
+    from planner.coefficients import build_data
+    from planner.formulation import build_model
+    from planner.pipeline import candidates_for
+    from planner.problem import load_problem
+    from planner.solve import SolveOptions, _run, lp_relaxation, solve
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_problem(FAMILIES[args.family], Path(tmp), args.demand_scale)
+        inputs = load_problem(path)
+        data = build_data(inputs, candidates_for(inputs))
+    options = SolveOptions(time_limit_s=args.time_limit, mip_gap=1e-3, shadow_prices=False)
+    rows: list[tuple[str, Any, float]] = []
+
+    began = time.perf_counter()
+    rows.append(("LP relaxation", _run(lp_relaxation(data), options), time.perf_counter() - began))
+
+    began = time.perf_counter()
+    systems_integral = build_model(data)
+    for var in systems_integral.x.values():
+        var.domain = pyo.NonNegativeReals
+    rows.append(("systems integral, replicas continuous", _run(systems_integral, options),
+                 time.perf_counter() - began))
+
+    began = time.perf_counter()
+    rows.append(("planner solve", solve(data, options), time.perf_counter() - began))
+
+    began = time.perf_counter()
+    rows.append(("full MIP in HiGHS, no start", _run(build_model(data), options),
+                 time.perf_counter() - began))
+
+    print(f"gap anatomy: family {args.family}, demand x{args.demand_scale:g}, time limit "
+          f"{args.time_limit:g} s per MIP, gap 0.1%")
+    print(f"{'stage':<40}{'status':>12}{'plan $M':>14}{'bound $M':>14}{'s':>8}")
+    for label, run, seconds in rows:
+        print(f"{label:<40}{run.status.value:>12}{run.objective:>14,.3f}{run.bound:>14,.3f}"
+              f"{seconds:>8.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
