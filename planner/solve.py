@@ -112,8 +112,11 @@ class _Highs(Highs):
     handed to HiGHS (setSolution) before it runs."""
 
     def __init__(self, **kwds: Any) -> None:
+        # Pyomo re-runs __init__ on every new instance (set_instance → _reinit), so a start
+        # set before `solve` must survive it
+        start: dict[int, float] = getattr(self, "warm_start", {})
         super().__init__(**kwds)
-        self.warm_start: dict[int, float] = {}
+        self.warm_start = start
 
     def _solve(self) -> Any:
         if self.warm_start and self._solver_model is not None:

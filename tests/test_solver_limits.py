@@ -90,6 +90,28 @@ def test_a_child_mip_that_overruns_is_killed(tmp_path: Path) -> None:
         os.kill(int(pid_file.read_text()), 0)
 
 
+def test_highs_receives_the_mip_start() -> None:
+    # a cyclic cover whose LP is fractional; with no nodes, no heuristics and no presolve HiGHS
+    # finds no plan of its own, so a plan after `solve` can only be the start handed over
+    # (Pyomo re-runs the solver's __init__ on a new instance: the start must survive that)
+    import pyomo.environ as pyo
+
+    m = pyo.ConcreteModel()
+    m.I = pyo.RangeSet(12)
+    m.x = pyo.Var(m.I, within=pyo.NonNegativeIntegers, bounds=(0, 10))
+    m.cover = pyo.Constraint(m.I, rule=lambda m, i: 2 * m.x[i] + 2 * m.x[i % 12 + 1]
+                             + 2 * m.x[(i + 4) % 12 + 1] >= 3)
+    m.cost = pyo.Objective(expr=sum((1 + 0.01 * i) * m.x[i] for i in m.I))
+    found = []
+    for start in ({}, {id(var): 1.0 for var in m.x.values()}):
+        solver = solve_module._highs(SolveOptions())
+        solver.config.solver_options.update(presolve="off", mip_heuristic_effort=0.0,
+                                            mip_max_nodes=0)
+        solver.warm_start = start
+        found.append(solver.solve(m).incumbent_objective)
+    assert found == [None, pytest.approx(12.78)]
+
+
 def _no_plan_in_time(model: object, options: SolveOptions, warm_start: object = None) -> Run:
     return Run(Status.no_solution, math.nan, math.nan, math.nan)
 
