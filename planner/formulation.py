@@ -119,7 +119,8 @@ def add_serving(m: pyo.ConcreteModel, d: ModelData) -> None:
     m.u = pyo.Var(m.WSLP, within=pyo.NonNegativeReals)
 
     def capacity(m: pyo.ConcreteModel, w: str, s: str, l: str, p: str, mode: str) -> object:
-        return sum(serving_rate(d, k, w, p) * m.x[k, l, p] for k in by_mode.get((w, s, l, mode), []))
+        return sum(serving_rate(d, k, w, p) * m.x[k, l, p]
+                   for k in by_mode.get((w, s, l, mode), []))
 
     def prefill(m: pyo.ConcreteModel, w: str, s: str, l: str, p: str) -> object:
         return m.u[w, s, l, p] <= capacity(m, w, s, l, p, "aggregated") + capacity(

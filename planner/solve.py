@@ -21,7 +21,7 @@ from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondi
 from pyomo.contrib.solver.solvers.highs import Highs
 
 from planner.coefficients import RATE, USD, ModelData, rack_count
-from planner.formulation import build_model, pool_keys
+from planner.formulation import build_model, pool_keys, serving_rate
 from planner.schema import Objective
 from planner.units import format_power_kw
 
@@ -465,8 +465,9 @@ def round_up(model: pyo.ConcreteModel, data: ModelData) -> None:
 
     Per serving pool (workload, system@precision, site, period): every replica count is rounded
     down, then each side still short of u (aggregated + prefill ≥ u, aggregated + decode ≥ u)
-    gets ⌈short ÷ rate⌉ more replicas of the option that covers it with the fewest accelerators
-    (rounding every count up instead buys whole racks for 10⁻⁶ of a replica). Then the fewest
+    gets ⌈short ÷ ρ⌉ more replicas of the option that covers it with the fewest accelerators
+    (rounding every count up instead buys whole racks for 10⁻⁶ of a replica); ρ is the rate the
+    model's serving rows count (`serving_rate`), so the rounded plan keeps those rows. Then the fewest
     systems that hold the replicas (n ≥ Σ a·x ÷ (A·availability)), purchases non-decreasing over
     the horizon, racks ⌈n ÷ per rack⌉. That may break power, space, a quota, a supply cap or
     the budget; `limit_excess` says where and by how much."""
@@ -482,13 +483,14 @@ def round_up(model: pyo.ConcreteModel, data: ModelData) -> None:
         served = model.u[w, s, l, p].value or 0.0
         for side in ("prefill", "decode"):
             options = [k for k in ks if modes[k] in ("aggregated", side)]
-            short = served - sum(data.rate[k] * (model.x[k, l, p].value or 0.0) for k in options)
+            rate = {k: serving_rate(data, k, w, p) for k in options}  # as in the model's rows
+            short = served - sum(rate[k] * (model.x[k, l, p].value or 0.0) for k in options)
             if short <= 1e-9 * max(1.0, served):
                 continue
-            best = min(options, key=lambda k: (math.ceil(short / data.rate[k] - 1e-9)
-                                               * data.replica_accelerators[k], -data.rate[k], k))
+            best = min(options, key=lambda k: (math.ceil(short / rate[k] - 1e-9)
+                                               * data.replica_accelerators[k], -rate[k], k))
             var = model.x[best, l, p]
-            var.set_value((var.value or 0) + math.ceil(short / data.rate[best] - 1e-9),
+            var.set_value((var.value or 0) + math.ceil(short / rate[best] - 1e-9),
                           skip_validation=True)
     used: dict[tuple[str, str, str], float] = defaultdict(float)
     for (k, l, p), var in model.x.items():

@@ -75,6 +75,20 @@ def test_a_shortfall_is_topped_up_with_the_fewest_accelerators(write_problem) ->
     assert m.r["toy-a", "dc1", "p1"].value == math.ceil(2 / data.systems_per_rack[("toy-a", "dc1")])
 
 
+def test_a_replica_faster_than_the_demand_counts_only_the_demand_when_rounding(
+        write_problem) -> None:
+    # demand 1,000 tok/s; the model counts a 100,000 tok/s replica as 1,000 (serving_rate).
+    # 1.2 of them serving 1,200 round down to one, which the serving rows count as 1,000, so
+    # 200 tok/s are still short there: one 200 tok/s TP1 replica, and the rows hold
+    data = _data(write_problem, 1000, candidate("toy-a", 100_000),
+                 candidate("toy-a", 200, accelerators=1))
+    m = lp_relaxation(data)
+    m.x[0, "dc1", "p1"].set_value(1.2)
+    _round_serving(m, data, 1.2)
+    assert (m.x[0, "dc1", "p1"].value, m.x[1, "dc1", "p1"].value) == (1, 1)
+    assert overshoot(m) == {}
+
+
 def test_rounded_relaxation_of_a_real_solve_is_integral_and_covers_demand(write_problem) -> None:
     data = _data(write_problem, 123_456, candidate("toy-a", 1000, accelerators=1),
                  candidate("toy-a", 2500, accelerators=2), candidate("toy-a", 9000, accelerators=8))
