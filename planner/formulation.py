@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from typing import Any
 
 import pyomo.environ as pyo
 
@@ -118,7 +119,7 @@ def add_serving(m: pyo.ConcreteModel, d: ModelData) -> None:
     m.WSLP = pyo.Set(dimen=4, initialize=[(w, s, l, p) for w, s, l in wsl for p in d.periods])
     m.u = pyo.Var(m.WSLP, within=pyo.NonNegativeReals)
 
-    def capacity(m: pyo.ConcreteModel, w: str, s: str, l: str, p: str, mode: str) -> object:
+    def capacity(m: pyo.ConcreteModel, w: str, s: str, l: str, p: str, mode: str) -> Any:
         return sum(serving_rate(d, k, w, p) * m.x[k, l, p]
                    for k in by_mode.get((w, s, l, mode), []))
 
