@@ -278,6 +278,8 @@ class _Stages:
         self.used: list[tuple[int, str]] = []
         self.first_solve_seconds = 0.0
         """Build and solve time of the LP relaxation: how big the problem is for HiGHS."""
+        self.build_seconds = 0.0
+        """Time to build the model once (measured on the LP relaxation)."""
         self.interrupted = False
         self.integer_infeasible = False
         """The full MIP proved that no integer plan exists (the relaxation had one)."""
@@ -307,6 +309,8 @@ class _Stages:
         for attempt in range(REPAIR_ROUNDS + 1):
             began = time.perf_counter()
             relaxed = lp_relaxation(data)
+            if attempt == 0:
+                self.build_seconds = time.perf_counter() - began
             run = _run(relaxed, self._options())
             self.interrupted |= run.interrupted
             if attempt == 0:
@@ -364,7 +368,11 @@ class _Stages:
             model = build_model(data)
             run = _run(model, options, _warm_start(start, model))
         else:
-            outcome = _solve_in_child(data, options, start)
+            # the child may run CHILD_GRACE_S past its limit before it is killed, and its plan
+            # is then loaded into a model rebuilt here: both come out of the stage's time
+            child_limit = options.time_limit_s - CHILD_GRACE_S - self.build_seconds
+            outcome = _solve_in_child(
+                data, replace(options, time_limit_s=max(child_limit, MIN_STAGE_SECONDS)), start)
             if outcome is None:
                 return None
             run, values = outcome

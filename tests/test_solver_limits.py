@@ -75,6 +75,21 @@ def test_slow_lp_runs_the_mip_stages_in_a_child_process(medium: Path, monkeypatc
     plan_from_result(inputs, result)
 
 
+def test_a_child_stage_ends_within_the_stage_time(monkeypatch) -> None:
+    # the child's own limit leaves room for its kill grace and for rebuilding the plan's model,
+    # so a stage in a child ends when the stage's time is up (not CHILD_GRACE_S + a build later)
+    limits: list[float] = []
+
+    def child(data: object, options: SolveOptions, start: object) -> None:
+        limits.append(options.time_limit_s)
+
+    monkeypatch.setattr(solve_module, "_solve_in_child", child)
+    stages = solve_module._Stages(object(), SolveOptions(time_limit_s=1e6), time.perf_counter())
+    stages.first_solve_seconds, stages.build_seconds = 1e6, 1000.0
+    assert stages._mip(object(), 1.0) is None
+    assert limits == [pytest.approx(1e6 - solve_module.CHILD_GRACE_S - 1000.0, abs=60)]
+
+
 def _never_answers(pid_file: str, options: object, start: object, send: object) -> None:
     Path(pid_file).write_text(str(os.getpid()))
     time.sleep(3600)
