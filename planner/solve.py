@@ -12,6 +12,7 @@ import multiprocessing
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -113,10 +114,13 @@ class _Highs(Highs):
 
     def __init__(self, **kwds: Any) -> None:
         # Pyomo re-runs __init__ on every new instance (set_instance → _reinit), so a start
-        # set before `solve` must survive it
+        # and a progress callback set before `solve` must survive it
         start: dict[int, float] = getattr(self, "warm_start", {})
+        progress: Progress | None = getattr(self, "progress", None)
         super().__init__(**kwds)
         self.warm_start = start
+        self.progress = progress
+        """Called whenever HiGHS logs a MIP line or finds a better plan (`Progress`)."""
 
     def _solve(self) -> Any:
         if self.warm_start and self._solver_model is not None:
@@ -128,7 +132,27 @@ class _Highs(Highs):
                 cols = np.array([c for c, _ in pairs], dtype=np.int32)
                 vals = np.array([v for _, v in pairs], dtype=np.float64)
                 self._solver_model.setSolution(len(pairs), cols, vals)
+        if self.progress is not None and self._solver_model is not None:
+            report, columns = self.progress, dict(self._pyomo_var_to_solver_var_map)
+
+            def improved(event: Any) -> None:
+                out = event.data_out
+                solution = out.mip_solution
+                report(out.mip_dual_bound, out.objective_function_value,
+                       {var: float(solution[col]) for var, col in columns.items()})
+
+            def logged(event: Any) -> None:
+                out = event.data_out
+                report(out.mip_dual_bound, out.mip_primal_bound, None)
+
+            self._solver_model.cbMipImprovingSolution.subscribe(improved)
+            self._solver_model.cbMipLogging.subscribe(logged)
         return super()._solve()
+
+
+Progress = Callable[[float, float, dict[int, float] | None], None]
+"""A MIP's progress: best bound, best objective (inf without a plan), and a better plan by
+id(Pyomo variable) when there is one."""
 
 
 def _highs(options: SolveOptions, time_limit_s: float | None = None) -> _Highs:
@@ -159,10 +183,11 @@ class Run(NamedTuple):
 
 
 def _run(model: pyo.ConcreteModel, options: SolveOptions,
-         warm_start: dict[int, float] | None = None) -> Run:
+         warm_start: dict[int, float] | None = None, progress: Progress | None = None) -> Run:
     """Solve once; load the solution if there is one."""
     solver = _highs(options)
     solver.warm_start = warm_start or {}
+    solver.progress = progress
     results = solver.solve(model)
     interrupted = results.termination_condition == TerminationCondition.interrupted
     status = _TERMINATION.get(results.termination_condition, Status.error)
@@ -239,7 +264,8 @@ def _two_stage(data: ModelData, options: SolveOptions, started: float) -> SolveR
     the LP or that plan used, for RESTRICTED_SHARE of the time left, and (3) the full MIP for
     the rest, each started from the best plan so far (a MIP start); the full MIP's bound can
     only raise the lower bound. When the LP was slow, the MIP stages run in a child process that
-    is killed at the time limit, because HiGHS does not keep to it there (MIP_OVER_LP).
+    is killed at the time limit, because HiGHS does not keep to it there (MIP_OVER_LP); the
+    child streams HiGHS's bound and better plans, so a killed child's progress is kept.
     Ctrl-C (HiGHS returns `interrupted`, or KeyboardInterrupt between calls) ends the stages
     and returns the best plan so far."""
     state = _Stages(data, options, started)
@@ -361,7 +387,8 @@ class _Stages:
     def _mip(self, data: ModelData, share: float) -> tuple[pyo.ConcreteModel, Run] | None:
         """Solve the MIP of `data` from the best plan so far, for `share` of the time left: in
         this process when the LP was quick (MIP_OVER_LP), else in a child process that is
-        killed if HiGHS has not returned when the time is up (None then)."""
+        killed if HiGHS has not returned when the time is up (its last progress then, or
+        None)."""
         options = self._options(share)
         start = _values(self.best.model) if self.best is not None and self.best.model else {}
         if self.first_solve_seconds * MIP_OVER_LP < options.time_limit_s:
@@ -427,15 +454,16 @@ def _warm_start(start: dict[tuple[str, Any], float], model: pyo.ConcreteModel) -
             for name in PLAN_VARIABLES for index, var in getattr(model, name).items()}
 
 
-CHILD_GRACE_S = 1.0
+CHILD_GRACE_S = 0.25
 """How long past its time limit a MIP in a child process may take before it is killed."""
 
 
 def _solve_in_child(data: ModelData, options: SolveOptions, start: dict[tuple[str, Any], float],
                     target: Any = None) -> tuple[Run, dict[tuple[str, Any], float]] | None:
     """`_child_mip` (or `target`, for tests) in a child process (forkserver, as `compare`
-    does); None when it has not answered CHILD_GRACE_S after its time limit (it is killed) or
-    died. Ctrl-C kills it too."""
+    does). The child reports HiGHS's progress (bound, better plans) as it goes; when it has not
+    answered CHILD_GRACE_S after its time limit it is killed and the last progress stands in
+    for its answer (None when there was none, or the child died). Ctrl-C kills it too."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["planner.solve"])
     receive, send = context.Pipe(duplex=False)
@@ -443,11 +471,17 @@ def _solve_in_child(data: ModelData, options: SolveOptions, start: dict[tuple[st
                             daemon=True)
     child.start()
     send.close()
+    deadline = time.perf_counter() + options.time_limit_s + CHILD_GRACE_S
+    bound, objective, plan = math.nan, math.inf, {}
     try:
-        if receive.poll(options.time_limit_s + CHILD_GRACE_S):
-            outcome: tuple[Run, dict[tuple[str, Any], float]] = receive.recv()
-            return outcome
-        return None
+        while receive.poll(max(0.0, deadline - time.perf_counter())):
+            message = receive.recv()
+            if message[0] == "done":
+                outcome: tuple[Run, dict[tuple[str, Any], float]] = message[1:]
+                return outcome
+            _, bound, better, values = message
+            if values is not None and better < objective:
+                objective, plan = better, values
     except EOFError:
         return None
     finally:
@@ -455,13 +489,34 @@ def _solve_in_child(data: ModelData, options: SolveOptions, start: dict[tuple[st
             child.kill()
         child.join()
         receive.close()
+    if not plan and not math.isfinite(bound):
+        return None
+    status = Status.feasible if plan else Status.no_solution
+    gap = _gap(objective, bound) if plan and math.isfinite(bound) else math.nan
+    return Run(status, objective if plan else math.nan, bound, gap), plan
+
+
+PROGRESS_EVERY_S = 0.5
+"""A child sends HiGHS's bound at most this often (better plans are always sent)."""
 
 
 def _child_mip(data: ModelData, options: SolveOptions, start: dict[tuple[str, Any], float],
                send: Any) -> None:
     model = build_model(data)
-    run = _run(model, options, _warm_start(start, model))
-    send.send((run, _values(model) if run.status.has_plan else {}))
+    key_of = {id(var): (name, index)
+              for name in PLAN_VARIABLES for index, var in getattr(model, name).items()}
+    last = -math.inf
+
+    def progress(bound: float, objective: float, plan: dict[int, float] | None) -> None:
+        nonlocal last
+        if plan is None and time.perf_counter() - last < PROGRESS_EVERY_S:
+            return
+        last = time.perf_counter()
+        values = None if plan is None else {key_of[v]: x for v, x in plan.items() if v in key_of}
+        send.send(("progress", bound, objective, values))
+
+    run = _run(model, options, _warm_start(start, model), progress)
+    send.send(("done", run, _values(model) if run.status.has_plan else {}))
 
 
 def _gap(objective: float, bound: float) -> float:

@@ -98,17 +98,15 @@ def _never_answers(pid_file: str, options: object, start: object, send: object) 
 def test_a_child_mip_that_overruns_is_killed(tmp_path: Path) -> None:
     # the child stands in for HiGHS stuck in its root node: no answer, so it is killed
     pid_file = tmp_path / "pid"
-    outcome = solve_module._solve_in_child(str(pid_file), SolveOptions(time_limit_s=0.5), {},
+    outcome = solve_module._solve_in_child(str(pid_file), SolveOptions(time_limit_s=2.0), {},
                                            target=_never_answers)
     assert outcome is None
     with pytest.raises(ProcessLookupError):
         os.kill(int(pid_file.read_text()), 0)
 
 
-def test_highs_receives_the_mip_start() -> None:
-    # a cyclic cover whose LP is fractional; with no nodes, no heuristics and no presolve HiGHS
-    # finds no plan of its own, so a plan after `solve` can only be the start handed over
-    # (Pyomo re-runs the solver's __init__ on a new instance: the start must survive that)
+def _cyclic_cover():
+    """A small MIP whose LP is fractional: HiGHS needs its own search to solve it."""
     import pyomo.environ as pyo
 
     m = pyo.ConcreteModel()
@@ -117,6 +115,14 @@ def test_highs_receives_the_mip_start() -> None:
     m.cover = pyo.Constraint(m.I, rule=lambda m, i: 2 * m.x[i] + 2 * m.x[i % 12 + 1]
                              + 2 * m.x[(i + 4) % 12 + 1] >= 3)
     m.cost = pyo.Objective(expr=sum((1 + 0.01 * i) * m.x[i] for i in m.I))
+    return m
+
+
+def test_highs_receives_the_mip_start() -> None:
+    # with no nodes, no heuristics and no presolve HiGHS finds no plan of its own, so a plan
+    # after `solve` can only be the start handed over (Pyomo re-runs the solver's __init__ on
+    # a new instance: the start must survive that)
+    m = _cyclic_cover()
     found = []
     for start in ({}, {id(var): 1.0 for var in m.x.values()}):
         solver = solve_module._highs(SolveOptions())
@@ -125,6 +131,39 @@ def test_highs_receives_the_mip_start() -> None:
         solver.warm_start = start
         found.append(solver.solve(m).incumbent_objective)
     assert found == [None, pytest.approx(12.78)]
+
+
+def test_highs_reports_its_progress() -> None:
+    # every better plan comes with its objective and its values by Pyomo variable; the last
+    # one is the optimum HiGHS returns, and no bound reported exceeds it
+    m = _cyclic_cover()
+    calls: list[tuple[float, float, dict[int, float] | None]] = []
+    solver = solve_module._highs(SolveOptions())
+    solver.config.solver_options["presolve"] = "off"
+    solver.progress = lambda *report: calls.append(report)
+    results = solver.solve(m)
+    plans = [(objective, plan) for _, objective, plan in calls if plan is not None]
+    assert plans and plans[-1][0] == pytest.approx(results.incumbent_objective)
+    results.solution_loader.load_vars()
+    assert plans[-1][1] == {id(var): pytest.approx(var.value) for var in m.x.values()}
+    assert max(bound for bound, _, _ in calls) <= results.incumbent_objective + 1e-9
+
+
+def _progress_then_hang(data: object, options: object, start: object, send) -> None:
+    send.send(("progress", 5.0, math.inf, None))
+    send.send(("progress", 6.0, 8.0, {("n", ("s", "l", "p")): 2.0}))
+    send.send(("progress", 6.5, 7.0, {("n", ("s", "l", "p")): 1.0}))
+    time.sleep(3600)
+
+
+def test_a_killed_child_answers_with_its_last_progress() -> None:
+    # HiGHS stuck past the limit: the child is killed, and the best plan and latest bound it
+    # reported stand in for its answer
+    run, plan = solve_module._solve_in_child(None, SolveOptions(time_limit_s=2.0), {},
+                                             target=_progress_then_hang)
+    assert (run.status, run.objective, run.bound) == (Status.feasible, 7.0, 6.5)
+    assert run.gap == pytest.approx(0.5 / 7.0)
+    assert plan == {("n", ("s", "l", "p")): 1.0}
 
 
 def _no_plan_in_time(model: object, options: SolveOptions, warm_start: object = None) -> Run:
