@@ -288,8 +288,8 @@ what the LP took; otherwise in a child process killed when the time is up (`_sol
 On a fleet where the LP alone takes seconds, HiGHS spends minutes in a MIP's root node (bound
 propagation once it has an incumbent) without looking at the clock: on bench x-large, 42 s
 against a 19 s limit, 135 s against 32 s (HiGHS 1.15.1) and 71 s against 50 s (1.16.0); on
-bench large (LP 0.8 s) 62.6 s against 60 s in this process. The child streams its progress,
-so the kill costs at most CHILD_GRACE_S of HiGHS's work."""
+bench large (LP 0.8 s) 62.6 s against 60 s in this process. The child streams its progress
+(every better plan, the bound at HiGHS's log lines), so a kill loses only what came after."""
 REPAIR_ROUNDS = 3
 """Re-solves of a relaxation with the limits its rounded plan broke lowered by the overshoot."""
 
