@@ -398,8 +398,9 @@ class _Stages:
             run = _run(model, options, _warm_start(start, model))
         else:
             # the child may run CHILD_GRACE_S past its limit before it is killed, and its plan
-            # is then loaded into a model rebuilt here: both come out of the stage's time
-            child_limit = options.time_limit_s - CHILD_GRACE_S - self.build_seconds
+            # is then loaded into a model rebuilt here (a build and a pass over every variable,
+            # about two builds): both come out of the stage's time
+            child_limit = options.time_limit_s - CHILD_GRACE_S - 2 * self.build_seconds
             outcome = _solve_in_child(
                 data, replace(options, time_limit_s=max(child_limit, MIN_STAGE_SECONDS)), start)
             if outcome is None:

@@ -87,7 +87,7 @@ def test_a_child_stage_ends_within_the_stage_time(monkeypatch) -> None:
     stages = solve_module._Stages(object(), SolveOptions(time_limit_s=1e6), time.perf_counter())
     stages.first_solve_seconds, stages.build_seconds = 1e6, 1000.0
     assert stages._mip(object(), 1.0) is None
-    assert limits == [pytest.approx(1e6 - solve_module.CHILD_GRACE_S - 1000.0, abs=60)]
+    assert limits == [pytest.approx(1e6 - solve_module.CHILD_GRACE_S - 2 * 1000.0, abs=60)]
 
 
 def _never_answers(pid_file: str, options: object, start: object, send: object) -> None:
