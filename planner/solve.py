@@ -535,8 +535,8 @@ def round_up(model: pyo.ConcreteModel, data: ModelData) -> None:
     (rounding every count up instead buys whole racks for 10⁻⁶ of a replica); ρ is the rate the
     model's serving rows count (`serving_rate`), so the rounded plan keeps those rows. Then the
     fewest systems that hold the replicas (n ≥ Σ a·x ÷ (A·availability)), purchases
-    non-decreasing over the horizon, racks ⌈n ÷ per rack⌉. That may break power, space, a quota, a supply cap or
-    the budget; `limit_excess` says where and by how much."""
+    non-decreasing over the horizon, racks ⌈n ÷ per rack⌉. That may break power, space, a
+    quota, a supply cap or the budget; `limit_excess` says where and by how much."""
     modes = data.candidates["mode"].to_numpy()
     workloads = data.candidates["workload"].to_numpy()
     systems = data.candidates["system"].to_numpy()
