@@ -466,7 +466,8 @@ def _solve_in_child(data: ModelData, options: SolveOptions, start: dict[tuple[st
     """`_child_mip` (or `target`, for tests) in a child process (forkserver, as `compare`
     does). The child reports HiGHS's progress (bound, better plans) as it goes; when it has not
     answered CHILD_GRACE_S after its time limit it is killed and the last progress stands in
-    for its answer (None when there was none, or the child died). Ctrl-C kills it too."""
+    for its answer (None when there was none, or the child died). Ctrl-C kills it too and
+    returns that progress, marked interrupted (KeyboardInterrupt again when there is none)."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["planner.solve"])
     receive, send = context.Pipe(duplex=False)
@@ -476,6 +477,7 @@ def _solve_in_child(data: ModelData, options: SolveOptions, start: dict[tuple[st
     send.close()
     deadline = time.perf_counter() + options.time_limit_s + CHILD_GRACE_S
     bound, objective, plan = math.nan, math.inf, {}
+    interrupted = False
     try:
         while receive.poll(max(0.0, deadline - time.perf_counter())):
             message = receive.recv()
@@ -487,16 +489,20 @@ def _solve_in_child(data: ModelData, options: SolveOptions, start: dict[tuple[st
                 objective, plan = better, values
     except EOFError:
         return None
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
         if child.is_alive():
             child.kill()
         child.join()
         receive.close()
     if not plan and not math.isfinite(bound):
+        if interrupted:
+            raise KeyboardInterrupt
         return None
     status = Status.feasible if plan else Status.no_solution
     gap = _gap(objective, bound) if plan and math.isfinite(bound) else math.nan
-    return Run(status, objective if plan else math.nan, bound, gap), plan
+    return Run(status, objective if plan else math.nan, bound, gap, interrupted), plan
 
 
 PROGRESS_EVERY_S = 0.5

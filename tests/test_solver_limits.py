@@ -166,6 +166,34 @@ def test_a_killed_child_answers_with_its_last_progress() -> None:
     assert plan == {("n", ("s", "l", "p")): 1.0}
 
 
+def _progress_then_flag(flag: str, options: object, start: object, send) -> None:
+    send.send(("progress", 6.5, 7.0, {("n", ("s", "l", "p")): 1.0}))
+    Path(flag).touch()
+    time.sleep(3600)
+
+
+def test_ctrl_c_while_a_child_solves_keeps_its_progress(tmp_path: Path) -> None:
+    # Ctrl-C (simulated in the main thread once the child has reported) kills the child; what
+    # it reported comes back marked interrupted, so the stages stop with it
+    import _thread
+    import threading
+
+    flag = tmp_path / "reported"
+
+    def press_ctrl_c_once_reported() -> None:
+        for _ in range(600):
+            if flag.exists():
+                _thread.interrupt_main()
+                return
+            time.sleep(0.05)
+
+    threading.Thread(target=press_ctrl_c_once_reported, daemon=True).start()
+    run, plan = solve_module._solve_in_child(str(flag), SolveOptions(time_limit_s=60.0), {},
+                                             target=_progress_then_flag)
+    assert run.interrupted and (run.objective, run.bound) == (7.0, 6.5)
+    assert plan == {("n", ("s", "l", "p")): 1.0}
+
+
 def _no_plan_in_time(model: object, options: SolveOptions, warm_start: object = None) -> Run:
     return Run(Status.no_solution, math.nan, math.nan, math.nan)
 
