@@ -618,8 +618,9 @@ def limit_excess(model: pyo.ConcreteModel, data: ModelData) -> dict[Limit, float
         excess[("budget", "", "")] = pyo.value(model.cost) - data.budget_musd
     for name in ("vendor_share", "vendor_link", "min_vendors"):
         for index, con in getattr(model, name, {}).items():
-            if _violation(con) > 1e-6:
-                excess[("policy", f"{name}[{index}]", "")] = _violation(con)
+            amount = _violation(con)
+            if amount > 1e-6:
+                excess[("policy", f"{name}[{index}]", "")] = amount
     return excess
 
 
