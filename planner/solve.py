@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import sys
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -23,6 +25,7 @@ from pyomo.contrib.solver.solvers.highs import Highs
 
 from planner.coefficients import RATE, USD, ModelData, rack_count
 from planner.formulation import build_model, pool_keys, serving_rate
+from planner.polish import POLISH_GAP, Values, polish
 from planner.schema import Objective
 from planner.units import format_power_kw
 
@@ -271,17 +274,26 @@ def _two_stage(data: ModelData, options: SolveOptions, started: float) -> SolveR
     state = _Stages(data, options, started)
     try:
         state.relaxation()
+        if state.go_on() and state.concurrent():
+            state.launch_full()
         if state.go_on():
             state.restricted(share=RESTRICTED_SHARE)
         if state.go_on():
+            state.polish(share=POLISH_SHARE)
+        if state.go_on() or state.full_child is not None:
             state.full()
     except KeyboardInterrupt:
         state.interrupted = True
+        if state.full_child is not None:
+            state.full()
     return state.result()
 
 
 RESTRICTED_SHARE = 0.5
 """Share of the time left for the restricted MIP; the full MIP after it raises the bound."""
+POLISH_SHARE = 0.4
+"""Share of the time left after the restricted MIP for re-solving its plan period by period
+(`planner.polish`)."""
 MIP_OVER_LP = 100.0
 """A MIP stage runs in this process only when the time it may use is at least this many times
 what the LP took; otherwise in a child process killed when the time is up (`_solve_in_child`).
@@ -310,6 +322,8 @@ class _Stages:
         """Time to build the model once (measured on the LP relaxation)."""
         self.interrupted = False
         self.integer_infeasible = False
+        self.full_child: _ChildMip | None = None
+        """The full MIP solving in a child process while this one restricts and polishes."""
         """The full MIP proved that no integer plan exists (the relaxation had one)."""
 
     def consider(self, model: pyo.ConcreteModel, cost: float) -> None:
@@ -367,6 +381,15 @@ class _Stages:
             self.used = [(k, l) for k, l in self.data.kl
                          if any((relaxed.x[k, l, p].value or 0) > 1e-6 for p in self.data.periods)]
 
+    def concurrent(self) -> bool:
+        """Whether the full MIP should solve in a child process alongside the other stages: it
+        would go to a child anyway (MIP_OVER_LP) and there is a second CPU for it."""
+        return _cpus() >= 2 and self.first_solve_seconds * MIP_OVER_LP >= self.left()
+
+    def launch_full(self) -> None:
+        """Start the full MIP in a child process for all the time left, from the best plan."""
+        self.full_child = _ChildMip(self.data, self._child_options(1.0), self._start())
+
     def restricted(self, share: float) -> None:
         pairs = set(self.used)
         if self.best is not None and self.best.model is not None:
@@ -375,8 +398,39 @@ class _Stages:
         if solved is not None and solved[1].status.has_plan:
             self.consider(solved[0], solved[1].objective)
 
+    def polish(self, share: float) -> None:
+        """Re-solve the best plan period by period with its purchases fixed (`polish`)."""
+        if self.best is None or self.best.model is None:
+            return
+        # the polished plan is loaded into a model rebuilt here: one build out of the share;
+        # alongside a full MIP child, the polish takes the time until the child answers
+        deadline = time.perf_counter() + self.left() * share - self.build_seconds
+        if self.full_child is not None:
+            deadline = self.full_child.deadline - CHILD_GRACE_S - self.build_seconds
+
+        def solve_period(model: pyo.ConcreteModel, start: Values, limit_s: float) -> Run:
+            options = replace(self.options, time_limit_s=limit_s, mip_gap=POLISH_GAP)
+            run = _run(model, options, _warm_start(start, model))
+            self.interrupted |= run.interrupted
+            return run
+
+        values, improved = polish(self.data, _values(self.best.model), deadline, solve_period)
+        if improved:
+            model = _load(self.data, values)
+            self.consider(model, pyo.value(model.cost))
+
     def full(self) -> None:
-        solved = self._mip(self.data, 1.0)
+        """The full MIP: its bound can only raise the lower bound. Collected from its child
+        when it was launched alongside the other stages (at once when they were interrupted
+        or reached the gap)."""
+        if self.full_child is None:
+            solved = self._mip(self.data, 1.0)
+        else:
+            outcome = self.full_child.outcome(now=self.interrupted or self.good_enough())
+            self.full_child = None
+            solved = None if outcome is None else (_load(self.data, outcome[1]), outcome[0])
+            if solved is not None:
+                self.interrupted |= solved[1].interrupted
         if solved is None:
             return
         model, run = solved
@@ -392,25 +446,30 @@ class _Stages:
         killed if HiGHS has not returned when the time is up (its last progress then, or
         None)."""
         options = self._options(share)
-        start = _values(self.best.model) if self.best is not None and self.best.model else {}
+        start = self._start()
         if self.first_solve_seconds * MIP_OVER_LP < options.time_limit_s:
             model = build_model(data)
             run = _run(model, options, _warm_start(start, model))
         else:
-            # the child may run CHILD_GRACE_S past its limit before it is killed, and its plan
-            # is then loaded into a model rebuilt here (a build and a pass over every variable,
-            # about two builds): both come out of the stage's time
-            child_limit = options.time_limit_s - CHILD_GRACE_S - 2 * self.build_seconds
-            outcome = _solve_in_child(
-                data, replace(options, time_limit_s=max(child_limit, MIN_STAGE_SECONDS)), start)
+            outcome = _solve_in_child(data, self._child_options(share), start)
             if outcome is None:
                 return None
             run, values = outcome
-            model = build_model(data)
-            for (name, index), value in values.items():
-                getattr(model, name)[index].set_value(value, skip_validation=True)
+            model = _load(data, values)
         self.interrupted |= run.interrupted
         return model, run
+
+    def _start(self) -> Values:
+        return _values(self.best.model) if self.best is not None and self.best.model else {}
+
+    def _child_options(self, share: float) -> SolveOptions:
+        """Options of a MIP in a child for `share` of the time left. The child may run
+        CHILD_GRACE_S past its limit before it is killed, and its plan is then loaded into a
+        model rebuilt here (a build and a pass over every variable, about two builds): both
+        come out of the stage's time."""
+        options = self._options(share)
+        child_limit = options.time_limit_s - CHILD_GRACE_S - 2 * self.build_seconds
+        return replace(options, time_limit_s=max(child_limit, MIN_STAGE_SECONDS))
 
     def result(self) -> SolveResult:
         if self.best is None:
@@ -425,6 +484,13 @@ class _Stages:
         if self.interrupted:
             best.status = Status.feasible
         return best
+
+
+def _cpus() -> int:
+    """CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def lp_relaxation(data: ModelData) -> pyo.ConcreteModel:
@@ -448,6 +514,15 @@ def _values(model: pyo.ConcreteModel) -> dict[tuple[str, Any], float]:
             for name in PLAN_VARIABLES for index, var in getattr(model, name).items()}
 
 
+def _load(data: ModelData, values: Values) -> pyo.ConcreteModel:
+    """A model of `data` holding the plan `values` (variables absent from it at 0)."""
+    model = build_model(data)
+    for name in PLAN_VARIABLES:
+        for index, var in getattr(model, name).items():
+            var.set_value(values.get((name, index), 0.0), skip_validation=True)
+    return model
+
+
 def _warm_start(start: dict[tuple[str, Any], float], model: pyo.ConcreteModel) -> dict[int, float]:
     """`start` (a plan by variable name and index) for the variables of `model`, absent replica
     columns at 0: a complete MIP start for HiGHS; empty without a plan."""
@@ -461,48 +536,82 @@ CHILD_GRACE_S = 0.25
 """How long past its time limit a MIP in a child process may take before it is killed."""
 
 
+class _ChildMip:
+    """`_child_mip` (or `target`, for tests) solving in a child process (forkserver, as
+    `compare` does) while this process goes on. A thread here reads what the child reports
+    (HiGHS's bound and better plans as it goes, then its answer), so the child never blocks on
+    a full pipe; `outcome` waits for the answer until CHILD_GRACE_S after the child's time
+    limit, then kills it and lets the last progress stand in for the answer."""
+
+    def __init__(self, data: ModelData, options: SolveOptions,
+                 start: dict[tuple[str, Any], float], target: Any = None) -> None:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["planner.solve"])
+        receive, send = context.Pipe(duplex=False)
+        # the limit counts from now: starting the child (the forkserver's first start imports
+        # planner, about a second) and building its model come out of it
+        self.deadline = time.perf_counter() + options.time_limit_s + CHILD_GRACE_S
+        """When the child is killed if it has not answered (`time.perf_counter()`)."""
+        ends_at = time.monotonic() + options.time_limit_s
+        self.child = context.Process(target=target or _child_mip,
+                                     args=(data, options, start, send, ends_at), daemon=True)
+        self.child.start()
+        send.close()
+        self.bound, self.objective = math.nan, math.inf
+        self.plan: Values = {}
+        self.answer: tuple[Run, Values] | None = None
+        self.finished = threading.Event()
+        """Set when the child has answered, died or been killed."""
+        self.reader = threading.Thread(target=self._read, args=(receive,), daemon=True)
+        self.reader.start()
+
+    def _read(self, receive: Any) -> None:
+        try:
+            while True:
+                message = receive.recv()
+                if message[0] == "done":
+                    self.answer = message[1:]
+                    return
+                _, self.bound, better, values = message
+                if values is not None and better < self.objective:
+                    self.objective, self.plan = better, values
+        except (EOFError, OSError):
+            return
+        finally:
+            receive.close()
+            self.finished.set()
+
+    def outcome(self, now: bool = False) -> tuple[Run, Values] | None:
+        """The child's answer, or its last progress once it is killed: at the deadline, at
+        once with `now` (what it reported so far), or on Ctrl-C (marked interrupted;
+        KeyboardInterrupt again when it reported nothing). None when it reported nothing or
+        died."""
+        interrupted = False
+        try:
+            self.finished.wait(0.0 if now else max(0.0, self.deadline - time.perf_counter()))
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            if self.child.is_alive():
+                self.child.kill()
+            self.child.join()
+            self.reader.join()
+        if self.answer is not None and not interrupted:
+            return self.answer
+        if not self.plan and not math.isfinite(self.bound):
+            if interrupted:
+                raise KeyboardInterrupt
+            return None
+        status = Status.feasible if self.plan else Status.no_solution
+        objective = self.objective if self.plan else math.nan
+        gap = _gap(objective, self.bound) if self.plan and math.isfinite(self.bound) else math.nan
+        return Run(status, objective, self.bound, gap, interrupted), self.plan
+
+
 def _solve_in_child(data: ModelData, options: SolveOptions, start: dict[tuple[str, Any], float],
-                    target: Any = None) -> tuple[Run, dict[tuple[str, Any], float]] | None:
-    """`_child_mip` (or `target`, for tests) in a child process (forkserver, as `compare`
-    does). The child reports HiGHS's progress (bound, better plans) as it goes; when it has not
-    answered CHILD_GRACE_S after its time limit it is killed and the last progress stands in
-    for its answer (None when there was none, or the child died). Ctrl-C kills it too and
-    returns that progress, marked interrupted (KeyboardInterrupt again when there is none)."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["planner.solve"])
-    receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=target or _child_mip, args=(data, options, start, send),
-                            daemon=True)
-    child.start()
-    send.close()
-    deadline = time.perf_counter() + options.time_limit_s + CHILD_GRACE_S
-    bound, objective, plan = math.nan, math.inf, {}
-    interrupted = False
-    try:
-        while receive.poll(max(0.0, deadline - time.perf_counter())):
-            message = receive.recv()
-            if message[0] == "done":
-                outcome: tuple[Run, dict[tuple[str, Any], float]] = message[1:]
-                return outcome
-            _, bound, better, values = message
-            if values is not None and better < objective:
-                objective, plan = better, values
-    except EOFError:
-        return None
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        if child.is_alive():
-            child.kill()
-        child.join()
-        receive.close()
-    if not plan and not math.isfinite(bound):
-        if interrupted:
-            raise KeyboardInterrupt
-        return None
-    status = Status.feasible if plan else Status.no_solution
-    gap = _gap(objective, bound) if plan and math.isfinite(bound) else math.nan
-    return Run(status, objective if plan else math.nan, bound, gap, interrupted), plan
+                    target: Any = None) -> tuple[Run, Values] | None:
+    """Solve in a child process and wait for its answer (`_ChildMip`)."""
+    return _ChildMip(data, options, start, target).outcome()
 
 
 PROGRESS_EVERY_S = 0.5
@@ -510,7 +619,9 @@ PROGRESS_EVERY_S = 0.5
 
 
 def _child_mip(data: ModelData, options: SolveOptions, start: dict[tuple[str, Any], float],
-               send: Any) -> None:
+               send: Any, ends_at: float) -> None:
+    """Solve the MIP of `data` until `ends_at` (`time.monotonic()`, shared with the parent),
+    sending progress and then the answer through `send`."""
     model = build_model(data)
     key_of = {id(var): (name, index)
               for name in PLAN_VARIABLES for index, var in getattr(model, name).items()}
@@ -524,6 +635,7 @@ def _child_mip(data: ModelData, options: SolveOptions, start: dict[tuple[str, An
         values = None if plan is None else {key_of[v]: x for v, x in plan.items() if v in key_of}
         send.send(("progress", bound, objective, values))
 
+    options = replace(options, time_limit_s=max(ends_at - time.monotonic(), MIN_STAGE_SECONDS))
     run = _run(model, options, _warm_start(start, model), progress)
     send.send(("done", run, _values(model) if run.status.has_plan else {}))
 

@@ -56,17 +56,20 @@ def test_time_limit_returns_the_incumbent_with_gap_and_bound(medium: Path) -> No
 
 
 def test_slow_lp_runs_the_mip_stages_in_a_child_process(medium: Path, monkeypatch) -> None:
-    # as if the LP had been slow: both MIP stages go to a killable child and their plan (at
-    # least as good as the rounded LP's) comes back through the pipe, invariants intact
+    # as if the LP had been slow: both MIP stages go to a killable child (the full MIP alongside
+    # the restricted one, on a second CPU) and their plan (at least as good as the rounded
+    # LP's) comes back through the pipe, invariants intact
     calls: list[float] = []
-    real = solve_module._solve_in_child
 
-    def counted(data: object, options: SolveOptions, start: object) -> object:
-        calls.append(options.time_limit_s)
-        return real(data, options, start)
+    class Counted(solve_module._ChildMip):
+        def __init__(self, data: object, options: SolveOptions, start: object,
+                     target: object = None) -> None:
+            calls.append(options.time_limit_s)
+            super().__init__(data, options, start, target)
 
     monkeypatch.setattr(solve_module, "MIP_OVER_LP", 1e9)
-    monkeypatch.setattr(solve_module, "_solve_in_child", counted)
+    monkeypatch.setattr(solve_module, "_ChildMip", Counted)
+    monkeypatch.setattr(solve_module, "_cpus", lambda: 2)
     inputs = load_problem(medium)
     data = build_data(inputs, candidates_for(inputs))
     result = solve(data, SolveOptions(time_limit_s=4, shadow_prices=False))
@@ -90,7 +93,8 @@ def test_a_child_stage_ends_within_the_stage_time(monkeypatch) -> None:
     assert limits == [pytest.approx(1e6 - solve_module.CHILD_GRACE_S - 2 * 1000.0, abs=60)]
 
 
-def _never_answers(pid_file: str, options: object, start: object, send: object) -> None:
+def _never_answers(pid_file: str, options: object, start: object, send: object,
+                   ends_at: float) -> None:
     Path(pid_file).write_text(str(os.getpid()))
     time.sleep(3600)
 
@@ -149,7 +153,8 @@ def test_highs_reports_its_progress() -> None:
     assert max(bound for bound, _, _ in calls) <= results.incumbent_objective + 1e-9
 
 
-def _progress_then_hang(data: object, options: object, start: object, send) -> None:
+def _progress_then_hang(data: object, options: object, start: object, send,
+                        ends_at: float) -> None:
     send.send(("progress", 5.0, math.inf, None))
     send.send(("progress", 6.0, 8.0, {("n", ("s", "l", "p")): 2.0}))
     send.send(("progress", 6.5, 7.0, {("n", ("s", "l", "p")): 1.0}))
@@ -166,7 +171,8 @@ def test_a_killed_child_answers_with_its_last_progress() -> None:
     assert plan == {("n", ("s", "l", "p")): 1.0}
 
 
-def _progress_then_flag(flag: str, options: object, start: object, send) -> None:
+def _progress_then_flag(flag: str, options: object, start: object, send,
+                        ends_at: float) -> None:
     send.send(("progress", 6.5, 7.0, {("n", ("s", "l", "p")): 1.0}))
     Path(flag).touch()
     time.sleep(3600)

@@ -1,0 +1,115 @@
+"""`planner.polish`: a plan re-solved period by period with its purchases fixed."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pyomo.environ as pyo
+import pytest
+
+from planner.coefficients import build_data
+from planner.pipeline import candidates_for
+from planner.polish import period_cost, polish
+from planner.problem import load_problem
+from planner.solve import SolveOptions, _load, _run, _values, _warm_start, solve
+from tests.conftest import REPO
+from tests.test_rounding import overshoot
+
+sys.path.insert(0, str(REPO / "bench"))
+from problems import FAMILIES, write_problem
+
+OPTIONS = SolveOptions(time_limit_s=30, mip_gap=1e-6, shadow_prices=False)
+
+
+@pytest.fixture(scope="module")
+def cloud_plan():
+    """multi-site-cloud solved to optimality: owned halls, a cloud region, two periods."""
+    inputs = load_problem(REPO / "problems" / "multi-site-cloud.yaml")
+    data = build_data(inputs, candidates_for(inputs))
+    result = solve(data, OPTIONS)
+    assert result.status.value == "optimal"
+    return data, _values(result.model), result.objective
+
+
+def _solve_period(model: pyo.ConcreteModel, start: dict, limit_s: float):
+    return _run(model, SolveOptions(time_limit_s=limit_s, mip_gap=1e-6), _warm_start(start, model))
+
+
+def _wasteful(data, values: dict) -> dict:
+    """The plan with two more systems rented at every cloud site in every period."""
+    wasteful = dict(values)
+    for s, l in data.sl:
+        if l not in data.owned_sites:
+            for p in data.periods:
+                wasteful[("n", (s, l, p))] = wasteful.get(("n", (s, l, p)), 0.0) + 2
+    return wasteful
+
+
+def _total(data, values: dict) -> float:
+    return pyo.value(_load(data, values).cost)
+
+
+def test_polish_returns_each_period_to_its_optimum_and_keeps_the_purchases(cloud_plan) -> None:
+    data, optimal, optimum = cloud_plan
+    wasteful = _wasteful(data, optimal)
+    assert _total(data, wasteful) > optimum + 1e-6
+    polished, improved = polish(data, wasteful, time.perf_counter() + 60, _solve_period)
+    assert improved == len(data.periods)
+    # with the optimal fleet fixed, each period's optimum is the optimal plan's period
+    assert _total(data, polished) == pytest.approx(optimum, rel=1e-6)
+    for p in data.periods:
+        assert period_cost(data, p, polished) == pytest.approx(period_cost(data, p, optimal),
+                                                               rel=1e-6)
+    for key, value in wasteful.items():
+        if key[0] == "buy" or (key[0] == "n" and key[1][1] in data.owned_sites):
+            assert polished[key] == value
+    assert overshoot(_load(data, polished)) == {}
+
+
+def test_polish_keeps_a_plan_it_cannot_improve(cloud_plan) -> None:
+    data, optimal, _ = cloud_plan
+    polished, improved = polish(data, optimal, time.perf_counter() + 60, _solve_period)
+    assert improved == 0 and polished == optimal
+
+
+def test_polish_with_no_time_left_changes_nothing(cloud_plan) -> None:
+    data, optimal, _ = cloud_plan
+    wasteful = _wasteful(data, optimal)
+    calls: list[float] = []
+
+    def never(model: object, start: object, limit_s: float) -> None:
+        calls.append(limit_s)
+
+    assert polish(data, wasteful, time.perf_counter(), never) == (wasteful, 0)
+    assert calls == []
+
+
+def test_polish_stops_at_an_interrupted_period(cloud_plan) -> None:
+    # Ctrl-C inside HiGHS on the first period: its plan is kept if better, no period follows
+    data, optimal, _ = cloud_plan
+    wasteful = _wasteful(data, optimal)
+    seen: list[float] = []
+
+    def interrupted(model: pyo.ConcreteModel, start: dict, limit_s: float):
+        seen.append(limit_s)
+        return _solve_period(model, start, limit_s)._replace(interrupted=True)
+
+    polished, improved = polish(data, wasteful, time.perf_counter() + 60, interrupted)
+    assert len(seen) == 1 and improved == 1
+    first, *rest = data.periods
+    assert period_cost(data, first, polished) < period_cost(data, first, wasteful)
+    assert all(period_cost(data, p, polished) == period_cost(data, p, wasteful) for p in rest)
+
+
+def test_bench_shape_polish_never_raises_the_cost(tmp_path: Path) -> None:
+    # the benchmark's medium family solved briefly: polishing its plan keeps every row and
+    # costs no more
+    inputs = load_problem(write_problem(FAMILIES["medium"], tmp_path))
+    data = build_data(inputs, candidates_for(inputs))
+    result = solve(data, SolveOptions(time_limit_s=3, shadow_prices=False))
+    values = _values(result.model)
+    polished, _ = polish(data, values, time.perf_counter() + 10, _solve_period)
+    assert _total(data, polished) <= _total(data, values) + 1e-9
+    assert overshoot(_load(data, polished)) == {}
