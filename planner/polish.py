@@ -68,14 +68,15 @@ def polish(data: ModelData, values: Values, deadline: float,
            solve_period: Any) -> tuple[Values, int]:
     """Re-solve each period's MIP from the plan, in order, each with an equal share of the
     time left before `deadline` (`time.perf_counter()`, less what a period has taken beyond
-    its limit so far), and keep a period's new plan when it is cheaper.
+    its limit on average so far), and keep a period's new plan when it is cheaper.
     `solve_period(model, start, time_limit_s)` runs HiGHS and returns its `Run`
     (the solution loaded into `model`); an interrupted run ends the polish. Returns the plan
     and how many periods improved."""
     values = dict(values)
     improved = 0
     overhead_s = 0.0
-    """Most a period has taken beyond its HiGHS limit so far (build, hand-over, load)."""
+    """What a period has taken beyond its HiGHS limit so far, on average (build, hand-over,
+    load)."""
     for i, period in enumerate(data.periods):
         began = time.perf_counter()
         limit_s = (deadline - began) / (len(data.periods) - i) - overhead_s
@@ -89,7 +90,7 @@ def polish(data: ModelData, values: Values, deadline: float,
                 for index, var in getattr(model, name).items():
                     values[(name, index)] = float(var.value or 0.0)
             improved += 1
-        overhead_s = max(overhead_s, time.perf_counter() - began - limit_s)
+        overhead_s += (time.perf_counter() - began - limit_s - overhead_s) / (i + 1)
         if run.interrupted:
             break
     return values, improved

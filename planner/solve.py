@@ -272,6 +272,7 @@ def _two_stage(data: ModelData, options: SolveOptions, started: float) -> SolveR
     Ctrl-C (HiGHS returns `interrupted`, or KeyboardInterrupt between calls) ends the stages
     and returns the best plan so far."""
     state = _Stages(data, options, started)
+    _warm_forkserver(data)
     try:
         state.relaxation()
         if state.go_on() and state.concurrent():
@@ -289,7 +290,7 @@ def _two_stage(data: ModelData, options: SolveOptions, started: float) -> SolveR
     return state.result()
 
 
-RESTRICTED_SHARE = 0.5
+RESTRICTED_SHARE = 0.2
 """Share of the time left for the restricted MIP; the full MIP after it raises the bound."""
 POLISH_SHARE = 0.4
 """Share of the time left after the restricted MIP for re-solving its plan period by period
@@ -402,11 +403,12 @@ class _Stages:
         """Re-solve the best plan period by period with its purchases fixed (`polish`)."""
         if self.best is None or self.best.model is None:
             return
-        # the polished plan is loaded into a model rebuilt here: one build out of the share;
-        # alongside a full MIP child, the polish takes the time until the child answers
-        deadline = time.perf_counter() + self.left() * share - self.build_seconds
+        # the polished plan is loaded into a model rebuilt here: two builds out of the share,
+        # because a build's time varies; alongside a full MIP child, the polish takes the time
+        # until the child answers
+        deadline = time.perf_counter() + self.left() * share - 2 * self.build_seconds
         if self.full_child is not None:
-            deadline = self.full_child.deadline - CHILD_GRACE_S - self.build_seconds
+            deadline = self.full_child.deadline - CHILD_GRACE_S - 2 * self.build_seconds
 
         def solve_period(model: pyo.ConcreteModel, start: Values, limit_s: float) -> Run:
             options = replace(self.options, time_limit_s=limit_s, mip_gap=POLISH_GAP)
@@ -545,8 +547,7 @@ class _ChildMip:
 
     def __init__(self, data: ModelData, options: SolveOptions,
                  start: dict[tuple[str, Any], float], target: Any = None) -> None:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["planner.solve"])
+        context = _forkserver()
         receive, send = context.Pipe(duplex=False)
         # the limit counts from now: starting the child (the forkserver's first start imports
         # planner, about a second) and building its model come out of it
@@ -606,6 +607,27 @@ class _ChildMip:
         objective = self.objective if self.plan else math.nan
         gap = _gap(objective, self.bound) if self.plan and math.isfinite(self.bound) else math.nan
         return Run(status, objective, self.bound, gap, interrupted), self.plan
+
+
+def _forkserver() -> Any:
+    """The forkserver context MIP children start from (it imports planner.solve once)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["planner.solve"])
+    return context
+
+
+WARM_FORKSERVER_COLUMNS = 5_000
+"""Replica columns from which `solve` starts the forkserver while the LP solves: its first
+start imports planner (about a second), which would otherwise hold up launching the full MIP
+child on a fleet whose LP is slow enough to send it there."""
+
+
+def _warm_forkserver(data: ModelData) -> None:
+    if len(data.kl) * len(data.periods) >= WARM_FORKSERVER_COLUMNS and _cpus() >= 2:
+        from multiprocessing import forkserver
+
+        _forkserver()
+        threading.Thread(target=forkserver.ensure_running, daemon=True).start()
 
 
 def _solve_in_child(data: ModelData, options: SolveOptions, start: dict[tuple[str, Any], float],
