@@ -10,6 +10,7 @@ import pyomo.environ as pyo
 import pytest
 
 from planner.coefficients import build_data
+from planner.formulation import build_model
 from planner.problem import load_problem
 from planner.solve import (
     SolveOptions,
@@ -17,6 +18,7 @@ from planner.solve import (
     _Stages,
     _violation,
     limit_excess,
+    lower_limits,
     lp_relaxation,
     round_up,
     solve,
@@ -157,3 +159,23 @@ def test_tighten_lowers_each_broken_limit_by_its_overshoot(write_problem) -> Non
     assert lower.budget_musd == pytest.approx(0.75)
     assert data.power_budget_mw[("dc1", "p1")] == pytest.approx(0.025)  # a copy, not in place
     assert tighten(data, {("policy", "min_vendors[p1]", ""): 1.0}) is None
+
+
+def test_lower_limits_gives_the_rows_of_the_tightened_data(write_problem) -> None:
+    # the repair re-solves the LP it has, with the broken limits lowered in place: its limit
+    # rows must read exactly as a model built from the tightened data
+    data = _two_sites(write_problem)
+    data = replace(data, max_accelerators={**data.max_accelerators, "dc2": 64},
+                   max_purchases={"toy-a": 5}, budget_musd=1.0)
+    lower = tighten(data, {("power", "dc1", "p1"): 0.005, ("quota", "dc2", "p1"): 8,
+                           ("supply", "toy-a", "p1"): 1, ("budget", "", ""): 0.25})
+    assert lower is not None
+    model, fresh, original = build_model(data), build_model(lower), build_model(data)
+    lower_limits(model, lower)
+    changed = 0
+    for name in ("power", "space", "quota", "supply", "budget"):
+        uppers = {index: pyo.value(con.upper) for index, con in getattr(model, name).items()}
+        assert uppers == {index: pyo.value(con.upper) for index, con in getattr(fresh, name).items()}
+        changed += sum(pyo.value(con.upper) != uppers[index]
+                       for index, con in getattr(original, name).items())
+    assert changed == 4
