@@ -200,7 +200,7 @@ def test_ctrl_c_while_a_child_solves_keeps_its_progress(tmp_path: Path) -> None:
     assert plan == {("n", ("s", "l", "p")): 1.0}
 
 
-def _no_plan_in_time(model: object, options: SolveOptions, warm_start: object = None) -> Run:
+def _no_plan_in_time(model: object, options: SolveOptions, *args: object, **kwargs: object) -> Run:
     return Run(Status.no_solution, math.nan, math.nan, math.nan)
 
 
@@ -212,7 +212,7 @@ def test_no_integer_point_in_time_says_so_and_exits_1(toy_file: Path, monkeypatc
     assert "Traceback" not in result.stderr + result.stdout
 
 
-def _interrupt(model: object, options: SolveOptions, warm_start: object = None) -> Run:
+def _interrupt(model: object, options: SolveOptions, *args: object, **kwargs: object) -> Run:
     raise KeyboardInterrupt
 
 
@@ -231,12 +231,12 @@ def test_ctrl_c_after_an_incumbent_returns_it(medium: Path, monkeypatch) -> None
     real_run = solve_module._run
     calls = {"n": 0}
 
-    def run_once_then_interrupt(model: object, options: SolveOptions, warm_start: object = None
-                                ) -> Run:
+    def run_once_then_interrupt(model: object, options: SolveOptions, *args: object,
+                                **kwargs: object) -> Run:
         calls["n"] += 1
         if calls["n"] > 1:
             raise KeyboardInterrupt
-        return real_run(model, options, warm_start)
+        return real_run(model, options, *args, **kwargs)
 
     monkeypatch.setattr(solve_module, "_run", run_once_then_interrupt)
     result = solve(data, SolveOptions(mip_gap=1e-6, shadow_prices=False))
@@ -250,8 +250,9 @@ def test_highs_reporting_interrupted_keeps_the_incumbent(toy_file: Path, monkeyp
     """HiGHS handles SIGINT itself and returns `interrupted` with what it has."""
     real_run = solve_module._run
 
-    def interrupted(model: object, options: SolveOptions, warm_start: object = None) -> Run:
-        run = real_run(model, options, warm_start)
+    def interrupted(model: object, options: SolveOptions, *args: object,
+                    **kwargs: object) -> Run:
+        run = real_run(model, options, *args, **kwargs)
         return run._replace(interrupted=True)
 
     monkeypatch.setattr(solve_module, "_run", interrupted)
