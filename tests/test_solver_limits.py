@@ -78,6 +78,28 @@ def test_slow_lp_runs_the_mip_stages_in_a_child_process(medium: Path, monkeypatc
     plan_from_result(inputs, result)
 
 
+def test_ctrl_c_while_polishing_beside_a_full_mip_child(medium: Path, monkeypatch) -> None:
+    # the full MIP solves in a child while this process polishes; Ctrl-C there kills the
+    # child, keeps the best plan and the child's bound so far, and leaves no process behind
+    import multiprocessing
+
+    def interrupted_polish(*args: object) -> None:
+        time.sleep(2.0)  # the child has built its model and reported its root bound
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(solve_module, "MIP_OVER_LP", 1e9)
+    monkeypatch.setattr(solve_module, "_cpus", lambda: 2)
+    monkeypatch.setattr(solve_module, "polish", interrupted_polish)
+    inputs = load_problem(medium)
+    data = build_data(inputs, candidates_for(inputs))
+    result = solve(data, SolveOptions(time_limit_s=30, shadow_prices=False))
+    assert result.interrupted and result.status == Status.feasible
+    lp_bound = solve_module._run(solve_module.lp_relaxation(data), SolveOptions()).objective
+    assert lp_bound + 1e-6 < result.bound <= result.objective + 1e-9  # the child's bound
+    assert multiprocessing.active_children() == []
+    plan_from_result(inputs, result)
+
+
 def test_a_child_stage_ends_within_the_stage_time(monkeypatch) -> None:
     # the child's own limit leaves room for its kill grace and for rebuilding the plan's model,
     # so a stage in a child ends when the stage's time is up (not CHILD_GRACE_S + a build later)
