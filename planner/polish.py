@@ -12,6 +12,7 @@ plan, never a bound: another fleet may still be cheaper.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -65,7 +66,7 @@ def period_cost(data: ModelData, period: str, values: Values) -> float:
 
 
 def polish(data: ModelData, values: Values, deadline: float,
-           solve_period: Any) -> tuple[Values, int]:
+           solve_period: Callable[[pyo.ConcreteModel, Values, float], Any]) -> tuple[Values, int]:
     """Re-solve each period's MIP from the plan, in order, each with an equal share of the
     time left before `deadline` (`time.perf_counter()`, less what a period has taken beyond
     its limit on average so far), and keep a period's new plan when it is cheaper.

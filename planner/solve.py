@@ -296,6 +296,9 @@ def _two_stage(data: ModelData, options: SolveOptions, started: float) -> SolveR
         state.interrupted = True
         if state.full_child is not None:
             state.full()
+    finally:
+        if state.full_child is not None:  # an error in a stage: leave no child behind
+            state.full_child.stop()
     return state.result()
 
 
@@ -335,9 +338,9 @@ class _Stages:
         """Time to build the model once (measured on the LP relaxation)."""
         self.interrupted = False
         self.integer_infeasible = False
+        """The full MIP proved that no integer plan exists (the relaxation had one)."""
         self.full_child: _ChildMip | None = None
         """The full MIP solving in a child process while this one restricts and polishes."""
-        """The full MIP proved that no integer plan exists (the relaxation had one)."""
 
     def consider(self, model: pyo.ConcreteModel, cost: float) -> None:
         if self.best is None or cost < self.best.objective - 1e-12:
@@ -559,8 +562,8 @@ class _ChildMip:
     a full pipe; `outcome` waits for the answer until CHILD_GRACE_S after the child's time
     limit, then kills it and lets the last progress stand in for the answer."""
 
-    def __init__(self, data: ModelData, options: SolveOptions,
-                 start: dict[tuple[str, Any], float], target: Any = None) -> None:
+    def __init__(self, data: ModelData, options: SolveOptions, start: Values,
+                 target: Any = None) -> None:
         context = _forkserver()
         receive, send = context.Pipe(duplex=False)
         # the limit counts from now: starting the child (the forkserver's first start imports
@@ -596,21 +599,25 @@ class _ChildMip:
             receive.close()
             self.finished.set()
 
+    def stop(self) -> None:
+        """Kill the child if it is still running; the reader then sees the pipe close."""
+        if self.child.is_alive():
+            self.child.kill()
+        self.child.join()
+        self.reader.join()
+
     def outcome(self, now: bool = False) -> tuple[Run, Values] | None:
         """The child's answer, or its last progress once it is killed: at the deadline, at
         once with `now` (what it reported so far), or on Ctrl-C (marked interrupted;
-        KeyboardInterrupt again when it reported nothing). None when it reported nothing or
-        died."""
+        KeyboardInterrupt again when it reported nothing). None when it died or was killed
+        without reporting anything."""
         interrupted = False
         try:
             self.finished.wait(0.0 if now else max(0.0, self.deadline - time.perf_counter()))
         except KeyboardInterrupt:
             interrupted = True
         finally:
-            if self.child.is_alive():
-                self.child.kill()
-            self.child.join()
-            self.reader.join()
+            self.stop()
         if self.answer is not None and not interrupted:
             return self.answer
         if not self.plan and not math.isfinite(self.bound):
