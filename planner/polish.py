@@ -3,10 +3,10 @@
 Once the purchases are fixed, the only rows that tie periods together (the fleet rows
 n[s,l,p] = existing + Σ_{q≤p} buy[s,l,q], the purchase caps, the budget) are settled, and the
 MIP falls apart into one independent MIP per period: which replicas run where, and what is
-rented at cloud sites. Each of those is a twelfth of bench large, and HiGHS closes them in
-about a second, where on the whole model it cannot improve the plan in a minute (bench large
-with the fleet fixed: $63.085M in 60 s; period by period: $62.774M). The result is a better
-plan, never a bound: another fleet may still be cheaper.
+rented at cloud sites. Each of those is a twelfth of bench large, small enough for HiGHS's
+search, while on the whole model with the same fleet fixed HiGHS does not find a better plan
+in a minute (`bench/gap_anatomy.py`, its last two rows). The result is a better plan, never a
+bound: another fleet may still be cheaper.
 """
 
 from __future__ import annotations
