@@ -55,10 +55,12 @@ def test_time_limit_returns_the_incumbent_with_gap_and_bound(medium: Path) -> No
         assert any("time limit" in note for note in plan.notes)
 
 
-def test_slow_lp_runs_the_mip_stages_in_a_child_process(medium: Path, monkeypatch) -> None:
-    # as if the LP had been slow: both MIP stages go to a killable child (the full MIP alongside
-    # the restricted one, on a second CPU) and their plan (at least as good as the rounded
-    # LP's) comes back through the pipe, invariants intact
+@pytest.mark.parametrize("cpus", [1, 2])
+def test_slow_lp_runs_the_mip_stages_in_a_child_process(medium: Path, monkeypatch,
+                                                        cpus: int) -> None:
+    # as if the LP had been slow: both MIP stages go to a killable child (on two CPUs the full
+    # MIP alongside the restricted one and the polish, on one after them) and their plan (at
+    # least as good as the rounded LP's) comes back through the pipe, invariants intact
     calls: list[float] = []
 
     class Counted(solve_module._ChildMip):
@@ -69,11 +71,13 @@ def test_slow_lp_runs_the_mip_stages_in_a_child_process(medium: Path, monkeypatc
 
     monkeypatch.setattr(solve_module, "MIP_OVER_LP", 1e9)
     monkeypatch.setattr(solve_module, "_ChildMip", Counted)
-    monkeypatch.setattr(solve_module, "_cpus", lambda: 2)
+    monkeypatch.setattr(solve_module, "_cpus", lambda: cpus)
     inputs = load_problem(medium)
     data = build_data(inputs, candidates_for(inputs))
     result = solve(data, SolveOptions(time_limit_s=4, shadow_prices=False))
     assert len(calls) == 2
+    # two CPUs: the full MIP is launched first, for all the time left
+    assert (calls[0] > calls[1]) == (cpus == 2)
     assert result.status.has_plan and result.bound <= result.objective + 1e-9
     plan_from_result(inputs, result)
 
