@@ -408,16 +408,21 @@ class _Stages:
         """Start the full MIP in a child process for all the time left, from the best plan."""
         self.full_child = _ChildMip(self.data, self._child_options(1.0), self._start())
 
-    def restricted(self, share: float) -> None:
+    def _restricted_data(self) -> ModelData:
+        """The data with only the (candidate, site) pairs the LP or the best plan uses."""
         pairs = set(self.used)
         if self.best is not None and self.best.model is not None:
             pairs |= {(k, l) for (k, l, _), var in self.best.model.x.items() if (var.value or 0) > 0.5}
-        solved = self._mip(replace(self.data, kl=[kl for kl in self.data.kl if kl in pairs]), share)
+        return replace(self.data, kl=[kl for kl in self.data.kl if kl in pairs])
+
+    def restricted(self, share: float) -> None:
+        solved = self._mip(self._restricted_data(), share)
         if solved is not None and solved[1].status.has_plan:
             self.consider(solved[0], solved[1].objective)
 
     def polish(self, share: float) -> None:
-        """Re-solve the best plan period by period with its purchases fixed (`polish`)."""
+        """Re-solve the best plan period by period with its purchases fixed (`polish`), first
+        with only the pairs in use, then with all."""
         if self.best is None or self.best.model is None:
             return
         # the polished plan is loaded into a model rebuilt here: two builds out of the share,
@@ -433,7 +438,13 @@ class _Stages:
             self.interrupted |= run.interrupted
             return run
 
-        values, improved = polish(self.data, _values(self.best.model), deadline, solve_period)
+        # first over the pairs in use, whose period MIPs HiGHS closes in a fraction of a second
+        # (bench large: 31 pairs of 1,083; the rounded LP's plan from $64.36M to $63.16M in
+        # 2.2 s), then over all pairs with the time left
+        values, improved = _values(self.best.model), 0
+        for data in (self._restricted_data(), self.data):
+            values, better = polish(data, values, deadline, solve_period)
+            improved += better
         if improved:
             model = _load(self.data, values)
             self.consider(model, pyo.value(model.cost))
