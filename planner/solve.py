@@ -401,8 +401,10 @@ class _Stages:
 
     def concurrent(self) -> bool:
         """Whether the full MIP should solve in a child process alongside the other stages: it
-        would go to a child anyway (MIP_OVER_LP) and there is a second CPU for it."""
-        return _cpus() >= 2 and self.first_solve_seconds * MIP_OVER_LP >= self.left()
+        would go to a child anyway (MIP_OVER_LP) and there is a second CPU for it. Not in a
+        worker process (`compare` runs one solve per CPU already)."""
+        return (_cpus() >= 2 and multiprocessing.parent_process() is None
+                and self.first_solve_seconds * MIP_OVER_LP >= self.left())
 
     def launch_full(self) -> None:
         """Start the full MIP in a child process for all the time left, from the best plan."""
