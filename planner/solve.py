@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -443,7 +443,7 @@ class _Stages:
         # first over the pairs in use, whose period MIPs HiGHS closes in a fraction of a second
         # (bench large: 31 pairs of 1,083; the rounded LP's plan from $64.36M to $63.16M in
         # 2.2 s), then over all pairs with the time left
-        values, improved = _values(self.best.model), 0
+        values, improved = self._start(), 0
         for data in (self._restricted_data(), self.data):
             values, better = polish(data, values, deadline, solve_period)
             improved += better
@@ -540,7 +540,7 @@ PLAN_VARIABLES = ("x", "n", "buy", "r", "y", "u")
 """The variables that make a plan (and a complete MIP start)."""
 
 
-def _values(model: pyo.ConcreteModel) -> dict[tuple[str, Any], float]:
+def _values(model: pyo.ConcreteModel) -> Values:
     """The plan in `model`, by (variable name, index)."""
     return {(name, index): float(var.value or 0.0)
             for name in PLAN_VARIABLES for index, var in getattr(model, name).items()}
@@ -555,7 +555,7 @@ def _load(data: ModelData, values: Values) -> pyo.ConcreteModel:
     return model
 
 
-def _warm_start(start: dict[tuple[str, Any], float], model: pyo.ConcreteModel) -> dict[int, float]:
+def _warm_start(start: Values, model: pyo.ConcreteModel) -> dict[int, float]:
     """`start` (a plan by variable name and index) for the variables of `model`, absent replica
     columns at 0: a complete MIP start for HiGHS; empty without a plan."""
     if not start:
@@ -664,7 +664,7 @@ def _warm_forkserver(data: ModelData) -> None:
         threading.Thread(target=forkserver.ensure_running, daemon=True).start()
 
 
-def _solve_in_child(data: ModelData, options: SolveOptions, start: dict[tuple[str, Any], float],
+def _solve_in_child(data: ModelData, options: SolveOptions, start: Values,
                     target: Any = None) -> tuple[Run, Values] | None:
     """Solve in a child process and wait for its answer (`_ChildMip`)."""
     return _ChildMip(data, options, start, target).outcome()
@@ -674,8 +674,8 @@ PROGRESS_EVERY_S = 0.5
 """A child sends HiGHS's bound at most this often (better plans are always sent)."""
 
 
-def _child_mip(data: ModelData, options: SolveOptions, start: dict[tuple[str, Any], float],
-               send: Any, ends_at: float) -> None:
+def _child_mip(data: ModelData, options: SolveOptions, start: Values, send: Any,
+               ends_at: float) -> None:
     """Solve the MIP of `data` until `ends_at` (`time.monotonic()`, shared with the parent),
     sending progress and then the answer through `send`."""
     model = build_model(data)
@@ -768,20 +768,10 @@ def limit_excess(model: pyo.ConcreteModel, data: ModelData) -> dict[Limit, float
     may have been built from data whose limits `tighten` lowered (same rows, lower right-hand
     sides). Vendor-policy rows count too, as ("policy", row, "")."""
     excess: dict[Limit, float] = {}
-
-    def over(key: Limit, con: Any, limit: float) -> None:
+    for key, con, limit in _limit_rows(model, data):
         used = pyo.value(con.body)
         if used > limit + 1e-6:
             excess[key] = used - limit
-
-    for (l, p), con in getattr(model, "power", {}).items():
-        over(("power", l, p), con, data.power_budget_mw[(l, p)])
-    for (l, p), con in getattr(model, "space", {}).items():
-        over(("racks", l, p), con, data.rack_limit[(l, p)])
-    for (l, p), con in getattr(model, "quota", {}).items():
-        over(("quota", l, p), con, data.max_accelerators[l])
-    for (s, p), con in getattr(model, "supply", {}).items():
-        over(("supply", s, p), con, data.max_purchases[s])
     if data.budget_musd is not None and pyo.value(model.cost) > data.budget_musd + 1e-9:
         excess[("budget", "", "")] = pyo.value(model.cost) - data.budget_musd
     for name in ("vendor_share", "vendor_link", "min_vendors"):
@@ -790,6 +780,20 @@ def limit_excess(model: pyo.ConcreteModel, data: ModelData) -> dict[Limit, float
             if amount > 1e-6:
                 excess[("policy", f"{name}[{index}]", "")] = amount
     return excess
+
+
+def _limit_rows(model: pyo.ConcreteModel, data: ModelData) -> Iterator[tuple[Limit, Any, float]]:
+    """The rows of `model` for limits per site or system and period (power, racks, quota,
+    supply), each with its `Limit` key and the limit `data` sets for it."""
+    tables: list[tuple[str, str, Callable[[str, str], float]]] = [
+        ("power", "power", lambda l, p: data.power_budget_mw[(l, p)]),
+        ("racks", "space", lambda l, p: data.rack_limit[(l, p)]),
+        ("quota", "quota", lambda l, p: data.max_accelerators[l]),
+        ("supply", "supply", lambda s, p: float(data.max_purchases[s])),
+    ]
+    for kind, rows, limit in tables:
+        for (where, period), con in getattr(model, rows, {}).items():
+            yield (kind, where, period), con, limit(where, period)
 
 
 def tighten(data: ModelData, excess: dict[Limit, float]) -> ModelData | None:
@@ -821,14 +825,9 @@ def tighten(data: ModelData, excess: dict[Limit, float]) -> ModelData | None:
 def lower_limits(model: pyo.ConcreteModel, data: ModelData) -> None:
     """Set the right-hand sides of `model`'s limit rows (power, racks, quota, supply, budget) to
     `data`'s, where they differ: a model of the data `tighten` returned, without a rebuild."""
-    limits = [(getattr(model, "power", {}), lambda l, p: data.power_budget_mw[(l, p)]),
-              (getattr(model, "space", {}), lambda l, p: data.rack_limit[(l, p)]),
-              (getattr(model, "quota", {}), lambda l, p: data.max_accelerators[l]),
-              (getattr(model, "supply", {}), lambda s, p: data.max_purchases[s])]
-    for rows, limit in limits:
-        for index, con in rows.items():
-            if pyo.value(con.upper) != limit(*index):
-                con.set_value((None, con.body, limit(*index)))
+    for _, con, limit in _limit_rows(model, data):
+        if pyo.value(con.upper) != limit:
+            con.set_value((None, con.body, limit))
     if hasattr(model, "budget") and data.budget_musd is not None \
             and pyo.value(model.budget.upper) != data.budget_musd:
         model.budget.set_value((None, model.budget.body, data.budget_musd))
