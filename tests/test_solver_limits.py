@@ -9,6 +9,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
@@ -16,9 +17,10 @@ from typer.testing import CliRunner
 import planner.solve as solve_module
 from planner.cli import app
 from planner.coefficients import build_data
+from planner.formulation import build_model
 from planner.pipeline import candidates_for, plan_from_result
 from planner.problem import load_problem
-from planner.solve import Run, SolveOptions, Status, coefficient_ranges, solve
+from planner.solve import Run, SolveOptions, Status, _progress_sender, coefficient_ranges, solve
 from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "bench"))
@@ -163,6 +165,17 @@ def test_highs_receives_the_mip_start() -> None:
     assert found == [None, pytest.approx(12.78)]
 
 
+def test_a_start_serving_more_than_the_demand_is_cut_to_it(toy_file: Path) -> None:
+    # served rates are bounded by the demand; a plan may say what its replicas could serve,
+    # and HiGHS drops a start that breaks a bound
+    inputs = load_problem(toy_file)
+    data = build_data(inputs, candidates_for(inputs))
+    model = build_model(data)
+    (w, l, p), served = next(iter(model.y.items()))
+    start = solve_module._warm_start({("y", (w, l, p)): 3 * data.demand[(w, p)]}, model)
+    assert start[id(served)] == pytest.approx(data.demand[(w, p)])
+
+
 def test_highs_reports_its_progress() -> None:
     # every better plan comes with its objective and its values by Pyomo variable; the last
     # one is the optimum HiGHS returns, and no bound reported exceeds it
@@ -177,6 +190,19 @@ def test_highs_reports_its_progress() -> None:
     results.solution_loader.load_vars()
     assert plans[-1][1] == {id(var): pytest.approx(var.value) for var in m.x.values()}
     assert max(bound for bound, _, _ in calls) <= results.incumbent_objective + 1e-9
+
+
+def test_a_child_sends_every_rise_of_the_bound_and_every_plan() -> None:
+    # HiGHS logged 61.70 then 61.98 within half a second, and nothing more before the kill:
+    # throttling the second line away lost it (bench large at 10 s reported the LP's bound)
+    sent: list[tuple] = []
+    progress = _progress_sender(SimpleNamespace(send=sent.append), {7: ("n", ("s", "l", "p"))})
+    progress(61.70, math.inf, None)
+    progress(61.70, math.inf, None)  # unchanged, within PROGRESS_EVERY_S: dropped
+    progress(61.98, math.inf, None)
+    progress(61.98, 63.0, {7: 2.0})
+    assert sent == [("progress", 61.70, math.inf, None), ("progress", 61.98, math.inf, None),
+                    ("progress", 61.98, 63.0, {("n", ("s", "l", "p")): 2.0})]
 
 
 def _progress_then_hang(data: object, options: object, start: object, send,
