@@ -275,16 +275,18 @@ def _two_stage(data: ModelData, options: SolveOptions, started: float) -> SolveR
     When the LP was slow, the MIP stages run in a child process that is killed at the time
     limit, because HiGHS does not keep to it there (MIP_OVER_LP); the child streams HiGHS's
     bound and better plans, so a killed child's progress is kept. With a second CPU the full
-    MIP's child is then launched right after the LP, for all the time left, and (2) and (3)
-    run alongside it, the polish until the child answers: the bound gets the whole time, and
-    so does the search for plans.
+    MIP's child runs for all the time left alongside (1)–(3), the polish until the child
+    answers: the bound gets the whole time, and so does the search for plans. On a fleet of
+    FULL_CHILD_COLUMNS replica columns or more it is launched as soon as the LP is built (its
+    root cuts are what the bound waits for: bench large's first round takes 5 s), on a smaller
+    one after the LP, when the LP proved slow.
     Ctrl-C (HiGHS returns `interrupted`, or KeyboardInterrupt between calls) ends the stages
     and returns the best plan so far."""
     state = _Stages(data, options, started)
     _warm_forkserver(data)
     try:
         state.relaxation()
-        if state.go_on() and state.concurrent():
+        if state.go_on() and state.full_child is None and state.concurrent():
             state.launch_full()
         if state.go_on():
             state.restricted(share=RESTRICTED_SHARE)
@@ -367,6 +369,8 @@ class _Stages:
         began = time.perf_counter()
         relaxed = lp_relaxation(self.data)
         self.build_seconds = time.perf_counter() - began
+        if _big_fleet(self.data) and self.may_run_beside():
+            self.launch_full()
         solver = _highs(self.options)
         data = self.data
         for attempt in range(REPAIR_ROUNDS + 1):
@@ -399,12 +403,15 @@ class _Stages:
             self.used = [(k, l) for k, l in self.data.kl
                          if any((relaxed.x[k, l, p].value or 0) > 1e-6 for p in self.data.periods)]
 
+    def may_run_beside(self) -> bool:
+        """Whether a child process may solve beside this one: there is a second CPU for it,
+        and this is not a worker process (`compare` runs one solve per CPU already)."""
+        return _cpus() >= 2 and multiprocessing.parent_process() is None
+
     def concurrent(self) -> bool:
         """Whether the full MIP should solve in a child process alongside the other stages: it
-        would go to a child anyway (MIP_OVER_LP) and there is a second CPU for it. Not in a
-        worker process (`compare` runs one solve per CPU already)."""
-        return (_cpus() >= 2 and multiprocessing.parent_process() is None
-                and self.first_solve_seconds * MIP_OVER_LP >= self.left())
+        would go to a child anyway (MIP_OVER_LP) and it may run beside this process."""
+        return self.may_run_beside() and self.first_solve_seconds * MIP_OVER_LP >= self.left()
 
     def launch_full(self) -> None:
         """Start the full MIP in a child process for all the time left, from the best plan."""
@@ -453,12 +460,14 @@ class _Stages:
 
     def full(self) -> None:
         """The full MIP: its bound can only raise the lower bound. Collected from its child
-        when it was launched alongside the other stages (at once when they were interrupted
-        or reached the gap)."""
+        when it was launched alongside the other stages (at once when they were interrupted,
+        reached the gap, or found the relaxation infeasible or unbounded)."""
         if self.full_child is None:
             solved = self._mip(self.data, 1.0)
         else:
-            outcome = self.full_child.outcome(now=self.interrupted or self.good_enough())
+            settled = self.relaxed in (Status.infeasible, Status.unbounded)  # so is the MIP
+            outcome = self.full_child.outcome(
+                now=self.interrupted or self.good_enough() or settled)
             self.full_child = None
             solved = None if outcome is None else (_load(self.data, outcome[1]), outcome[0])
             if solved is not None:
@@ -656,14 +665,18 @@ def _forkserver() -> Any:
     return context
 
 
-WARM_FORKSERVER_COLUMNS = 5_000
-"""Replica columns from which `solve` starts the forkserver while the LP solves: its first
-start imports planner (about a second), which would otherwise hold up launching the full MIP
-child on a fleet whose LP is slow enough to send it there."""
+FULL_CHILD_COLUMNS = 5_000
+"""Replica columns from which, with a second CPU, the full MIP is launched in a child as soon
+as the LP is built (`_two_stage`), and the forkserver is started with the solve: its first
+start imports planner (about a second), which would otherwise hold up the launch."""
+
+
+def _big_fleet(data: ModelData) -> bool:
+    return len(data.kl) * len(data.periods) >= FULL_CHILD_COLUMNS
 
 
 def _warm_forkserver(data: ModelData) -> None:
-    if len(data.kl) * len(data.periods) >= WARM_FORKSERVER_COLUMNS and _cpus() >= 2:
+    if _big_fleet(data) and _cpus() >= 2:
         from multiprocessing import forkserver
 
         _forkserver()

@@ -84,6 +84,59 @@ def test_slow_lp_runs_the_mip_stages_in_a_child_process(medium: Path, monkeypatc
     plan_from_result(inputs, result)
 
 
+def test_a_big_fleet_launches_the_full_mip_before_the_lp_solves(medium: Path,
+                                                               monkeypatch) -> None:
+    # from FULL_CHILD_COLUMNS replica columns on, with a second CPU, the full MIP's child
+    # starts as soon as the LP is built: its root cuts get the LP's time too
+    events: list[str] = []
+
+    class Counted(solve_module._ChildMip):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            events.append("child")
+            super().__init__(*args, **kwargs)
+
+    solve_lp_or_mip = solve_module._run
+
+    def counted(*args: object, **kwargs: object) -> Run:
+        events.append("HiGHS")
+        return solve_lp_or_mip(*args, **kwargs)
+
+    monkeypatch.setattr(solve_module, "FULL_CHILD_COLUMNS", 0)
+    monkeypatch.setattr(solve_module, "_cpus", lambda: 2)
+    monkeypatch.setattr(solve_module, "_ChildMip", Counted)
+    monkeypatch.setattr(solve_module, "_run", counted)
+    inputs = load_problem(medium)
+    data = build_data(inputs, candidates_for(inputs))
+    result = solve(data, SolveOptions(time_limit_s=3, shadow_prices=False))
+    assert events[:2] == ["child", "HiGHS"]
+    assert result.status.has_plan and result.bound <= result.objective + 1e-9
+    plan_from_result(inputs, result)
+
+
+def test_an_infeasible_relaxation_stops_the_full_mip_child_at_once(write_problem,
+                                                                   monkeypatch) -> None:
+    # 1 kW for 10,000 tok/s: the LP is infeasible, so is the MIP; the child launched beside
+    # it is not waited for
+    from tests.conftest import candidate, candidates, toy_problem
+
+    waited: list[bool] = []
+
+    class Recorded(solve_module._ChildMip):
+        def outcome(self, now: bool = False) -> tuple[Run, dict] | None:
+            waited.append(not now)
+            return super().outcome(now)
+
+    monkeypatch.setattr(solve_module, "FULL_CHILD_COLUMNS", 0)
+    monkeypatch.setattr(solve_module, "_cpus", lambda: 2)
+    monkeypatch.setattr(solve_module, "_ChildMip", Recorded)
+    problem = toy_problem()
+    problem["sites"][0]["power_mw"] = 0.001
+    data = build_data(load_problem(write_problem(problem)), candidates(candidate("toy-a", 1000)))
+    result = solve(data, SolveOptions(time_limit_s=60, shadow_prices=False))
+    assert result.status == Status.infeasible
+    assert waited == [False]
+
+
 def test_ctrl_c_while_polishing_beside_a_full_mip_child(medium: Path, monkeypatch) -> None:
     # the full MIP solves in a child while this process polishes; Ctrl-C there kills the
     # child, keeps the best plan and the child's bound so far, and leaves no process behind
