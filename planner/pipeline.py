@@ -12,7 +12,7 @@ from planner.errors import NoPlanError
 from planner.performance.spec import WorkloadSpec
 from planner.plan import Plan, build_plan, check_invariants
 from planner.problem import Inputs
-from planner.solve import SolveOptions, SolveResult, solve
+from planner.solve import SolveOptions, SolveResult, solve, warm_children_for
 
 
 def workload_specs(inputs: Inputs) -> list[WorkloadSpec]:
@@ -75,12 +75,20 @@ def unservable(inputs: Inputs, data: ModelData) -> list[str]:
     return lines
 
 
+def warm_children(inputs: Inputs) -> None:
+    """Start, while the candidates are generated, what a big problem's MIP children will come
+    from (`solve.warm_children_for`)."""
+    warm_children_for(len(inputs.systems) * len(inputs.problem.workloads)
+                      * len(inputs.problem.sites) * len(inputs.period_ids))
+
+
 def solve_problem(
     inputs: Inputs,
     options: SolveOptions | None = None,
     candidates: pd.DataFrame | None = None,
 ) -> Plan:
     """Solve `inputs`; raise NoPlanError (exit 1) with a diagnosis when there is no plan."""
+    warm_children(inputs)
     table = candidates if candidates is not None else candidates_for(inputs)
     data = build_data(inputs, table)
     blocked = unservable(inputs, data)

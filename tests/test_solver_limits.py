@@ -113,6 +113,18 @@ def test_a_big_fleet_launches_the_full_mip_before_the_lp_solves(medium: Path,
     plan_from_result(inputs, result)
 
 
+def test_the_forkserver_starts_before_the_candidates_only_for_a_big_problem(
+        monkeypatch) -> None:
+    # bench large has 12 systems × 6 workloads × 3 sites × 12 periods and 13,000 replica
+    # columns; bench medium 10 × 3 × 1 × 4 and 720
+    started: list[int] = []
+    monkeypatch.setattr(solve_module, "_start_forkserver", lambda: started.append(1))
+    solve_module.warm_children_for(10 * 3 * 1 * 4)
+    assert not started
+    solve_module.warm_children_for(12 * 6 * 3 * 12)
+    assert started == [1]
+
+
 def test_an_infeasible_relaxation_stops_the_full_mip_child_at_once(write_problem,
                                                                    monkeypatch) -> None:
     # 1 kW for 10,000 tok/s: the LP is infeasible, so is the MIP; the child launched beside
