@@ -17,6 +17,7 @@ The distance from (2) to the plan is what integer replicas cost, or what the sol
 found; the distance from (2)'s bound to (3)'s bound is what HiGHS proved of it.
 
     .venv/bin/python bench/gap_anatomy.py [--family large] [--time-limit 60] [--demand-scale 1]
+                                          [--log]
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=60.0, help="per MIP, s")
     parser.add_argument("--demand-scale", type=float, default=1.0,
                         help="multiply every workload's demand (site power and racks follow)")
+    parser.add_argument("--log", action="store_true", help="HiGHS's log of each solve to stderr")
     args = parser.parse_args(argv)
 
     import pyomo.environ as pyo
@@ -64,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         path = write_problem(FAMILIES[args.family], Path(tmp), args.demand_scale)
         inputs = load_problem(path)
         data = build_data(inputs, candidates_for(inputs))
-    options = SolveOptions(time_limit_s=args.time_limit, mip_gap=1e-3, shadow_prices=False)
+    options = SolveOptions(time_limit_s=args.time_limit, mip_gap=1e-3, shadow_prices=False,
+                           verbose=args.log)
     rows: list[tuple[str, Any, float]] = []
 
     began = time.perf_counter()

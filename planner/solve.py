@@ -688,8 +688,8 @@ def _warm_forkserver(data: ModelData) -> None:
 def warm_children_for(combinations: int) -> None:
     """Start the forkserver before the candidates are generated when a problem of this many
     (system, workload, site, period) combinations will likely launch the full MIP's child
-    (FULL_CHILD_COLUMNS): the child then starts with the solve, not a second later (bench
-    large at 10 s: a bound of 62.02–62.04 in three runs, against 61.70–61.99)."""
+    (FULL_CHILD_COLUMNS): the child then starts with the solve, not a second later (three runs
+    of bench large at 10 s: bounds of 61.98–62.02, against 61.70–61.99 without)."""
     if combinations * COLUMNS_PER_COMBINATION >= FULL_CHILD_COLUMNS:
         _start_forkserver()
 
