@@ -21,7 +21,7 @@ from planner.formulation import build_model
 from planner.pipeline import candidates_for, plan_from_result
 from planner.problem import load_problem
 from planner.solve import Run, SolveOptions, Status, _progress_sender, coefficient_ranges, solve
-from tests.conftest import REPO
+from tests.conftest import REPO, candidate, candidates, toy_problem
 
 sys.path.insert(0, str(REPO / "bench"))
 from problems import FAMILIES, write_problem
@@ -129,8 +129,6 @@ def test_an_infeasible_relaxation_stops_the_full_mip_child_at_once(write_problem
                                                                    monkeypatch) -> None:
     # 1 kW for 10,000 tok/s: the LP is infeasible, so is the MIP; the child launched beside
     # it is not waited for
-    from tests.conftest import candidate, candidates, toy_problem
-
     waited: list[bool] = []
 
     class Recorded(solve_module._ChildMip):
