@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -601,7 +602,7 @@ class _ChildMip:
         ends_at = time.monotonic() + options.time_limit_s
         self.child = context.Process(target=target or _child_mip,
                                      args=(data, options, start, send, ends_at), daemon=True)
-        self.child.start()
+        interrupted = _start_holding_interrupt(self.child)
         send.close()
         self.bound, self.objective = math.nan, math.inf
         self.plan: Values = {}
@@ -610,6 +611,9 @@ class _ChildMip:
         """Set when the child has answered, died or been killed."""
         self.reader = threading.Thread(target=self._read, args=(receive,), daemon=True)
         self.reader.start()
+        if interrupted:
+            self.stop()
+            raise KeyboardInterrupt
 
     def _read(self, receive: Any) -> None:
         try:
@@ -656,6 +660,23 @@ class _ChildMip:
         objective = self.objective if self.plan else math.nan
         gap = _gap(objective, self.bound) if self.plan and math.isfinite(self.bound) else math.nan
         return Run(status, objective, self.bound, gap, interrupted), self.plan
+
+
+def _start_holding_interrupt(process: Any) -> bool:
+    """Start `process` with Ctrl-C held until it has its data; True when Ctrl-C came meanwhile.
+    An interrupt while the data is being sent leaves the child a truncated pickle, and the
+    forkserver prints that traceback (bench large, Ctrl-C 4 s into a solve)."""
+    if threading.current_thread() is not threading.main_thread():
+        process.start()  # only the main thread receives Python's signals
+        return False
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        process.start()
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None
+                      else signal.default_int_handler)
+    return bool(caught) and previous is not signal.SIG_IGN
 
 
 def _forkserver() -> Any:

@@ -147,6 +147,29 @@ def test_an_infeasible_relaxation_stops_the_full_mip_child_at_once(write_problem
     assert waited == [False]
 
 
+def test_ctrl_c_while_a_child_starts_waits_until_it_has_its_data(monkeypatch) -> None:
+    # Ctrl-C while the child's data is sent used to leave it a truncated pickle (and the
+    # forkserver printed a traceback); now the start completes, the child is killed, and the
+    # interrupt goes on
+    import multiprocessing
+    import signal
+    from multiprocessing.context import ForkServerProcess
+
+    start = ForkServerProcess.start
+    started: list[int | None] = []
+
+    def interrupted_start(self: ForkServerProcess) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        start(self)
+        started.append(self.pid)
+
+    monkeypatch.setattr(ForkServerProcess, "start", interrupted_start)
+    with pytest.raises(KeyboardInterrupt):
+        solve_module._ChildMip(None, SolveOptions(time_limit_s=30), {},
+                                target=_progress_then_hang)
+    assert len(started) == 1 and multiprocessing.active_children() == []
+
+
 def test_ctrl_c_while_polishing_beside_a_full_mip_child(medium: Path, monkeypatch) -> None:
     # the full MIP solves in a child while this process polishes; Ctrl-C there kills the
     # child, keeps the best plan and the child's bound so far, and leaves no process behind
