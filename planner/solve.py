@@ -682,7 +682,7 @@ def _start_holding_interrupt(process: Any) -> bool:
 def _forkserver() -> Any:
     """The forkserver context MIP children start from (it imports planner.solve once)."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["planner.solve"])
+    context.set_forkserver_preload(["planner.forkserver_preload"])
     return context
 
 
@@ -736,7 +736,9 @@ PROGRESS_EVERY_S = 0.5
 def _child_mip(data: ModelData, options: SolveOptions, start: Values, send: Any,
                ends_at: float) -> None:
     """Solve the MIP of `data` until `ends_at` (`time.monotonic()`, shared with the parent),
-    sending progress and then the answer through `send`."""
+    sending progress and then the answer through `send`. Ctrl-C is the parent's to handle (it
+    kills this child), so this child ignores it rather than print a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     model = build_model(data)
     key_of = {id(var): (name, index)
               for name in PLAN_VARIABLES for index, var in getattr(model, name).items()}

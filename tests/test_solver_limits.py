@@ -170,6 +170,33 @@ def test_ctrl_c_while_a_child_starts_waits_until_it_has_its_data(monkeypatch) ->
     assert len(started) == 1 and multiprocessing.active_children() == []
 
 
+def test_a_mip_child_leaves_ctrl_c_to_its_parent(medium: Path) -> None:
+    # Ctrl-C in a terminal reaches the child too; the parent is the one that handles it (it
+    # kills the child), so the child goes on instead of printing a KeyboardInterrupt
+    import signal
+
+    inputs = load_problem(medium)
+    data = build_data(inputs, candidates_for(inputs))
+    child = solve_module._ChildMip(data, SolveOptions(time_limit_s=2), {})
+    while not math.isfinite(child.bound) and not child.finished.is_set():
+        time.sleep(0.05)  # until HiGHS runs in the child
+    os.kill(child.child.pid, signal.SIGINT)
+    outcome = child.outcome()
+    assert child.answer is not None and outcome is not None and outcome[0].status.has_plan
+
+
+def test_the_forkserver_preload_leaves_ctrl_c_as_it_was() -> None:
+    # it ignores SIGINT while it imports planner.solve, then restores the handler, so that
+    # processes forked from the server (compare's workers) still stop on Ctrl-C
+    import subprocess
+
+    code = ("import signal, planner.forkserver_preload; "
+            "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=REPO)
+    assert out.stdout.strip() == "True"
+
+
 def test_ctrl_c_while_polishing_beside_a_full_mip_child(medium: Path, monkeypatch) -> None:
     # the full MIP solves in a child while this process polishes; Ctrl-C there kills the
     # child, keeps the best plan and the child's bound so far, and leaves no process behind
