@@ -4,7 +4,6 @@ the optimal fleets side by side, with every metric the seeds use."""
 from __future__ import annotations
 
 import math
-import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
@@ -16,7 +15,7 @@ import pandas as pd
 from planner.errors import NoPlanError, PlannerError
 from planner.plan import Plan
 from planner.problem import Overrides, load_problem
-from planner.solve import SolveOptions
+from planner.solve import SolveOptions, forkserver_context
 
 MIXED = "mixed"
 """Label of the unrestricted variant: every allowed system of every vendor."""
@@ -102,15 +101,22 @@ def run_compare(
                 on_done(outcomes[v.label])
     else:
         # forkserver, not fork: a child forked from a parent whose HiGHS thread pool is running
-        # inherits its locks (HiGHS 1.16 children spun at 100% CPU forever)
-        context = multiprocessing.get_context("forkserver")
+        # inherits its locks (HiGHS 1.16 children spun at 100% CPU forever); the MIP children's
+        # forkserver, which preloads planner with Ctrl-C held (`planner.forkserver_preload`)
+        context = forkserver_context()
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = {pool.submit(_solve_one, problem, v, options): v for v in todo}
-            for future in as_completed(futures):
-                outcome = future.result()
-                outcomes[outcome.label] = outcome
-                if on_done:
-                    on_done(outcome)
+            try:
+                for future in as_completed(futures):
+                    outcome = future.result()
+                    outcomes[outcome.label] = outcome
+                    if on_done:
+                        on_done(outcome)
+            except KeyboardInterrupt:
+                # Ctrl-C reached the workers too, and their solves stop with what they have;
+                # the variants not started yet are dropped rather than solved in full
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     return [outcomes[v.label] for v in todo]
 
 

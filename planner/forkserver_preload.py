@@ -1,4 +1,4 @@
-"""What the MIP children's forkserver preloads (`solve._forkserver`): `planner.solve`, with
+"""What the MIP children's forkserver preloads (`solve.forkserver_context`): `planner.solve`, with
 Ctrl-C ignored while it imports.
 
 Ctrl-C in a terminal reaches every process of the foreground group. The solving process

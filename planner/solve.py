@@ -593,7 +593,7 @@ class _ChildMip:
 
     def __init__(self, data: ModelData, options: SolveOptions, start: Values,
                  target: Any = None) -> None:
-        context = _forkserver()
+        context = forkserver_context()
         receive, send = context.Pipe(duplex=False)
         # the limit counts from now: starting the child (the forkserver's first start imports
         # planner, about a second) and building its model come out of it
@@ -679,8 +679,9 @@ def _start_holding_interrupt(process: Any) -> bool:
     return bool(caught) and previous is not signal.SIG_IGN
 
 
-def _forkserver() -> Any:
-    """The forkserver context MIP children start from (it imports planner.solve once)."""
+def forkserver_context() -> Any:
+    """The forkserver context MIP children and `compare`'s workers start from (it imports
+    planner.solve once, with Ctrl-C held: `planner.forkserver_preload`)."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["planner.forkserver_preload"])
     return context
@@ -719,7 +720,7 @@ def _start_forkserver() -> None:
     if _cpus() >= 2:
         from multiprocessing import forkserver
 
-        _forkserver()
+        forkserver_context()
         threading.Thread(target=forkserver.ensure_running, daemon=True).start()
 
 
