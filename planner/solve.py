@@ -602,17 +602,24 @@ class _ChildMip:
         ends_at = time.monotonic() + options.time_limit_s
         self.child = context.Process(target=target or _child_mip,
                                      args=(data, options, start, send, ends_at), daemon=True)
-        interrupted = _start_holding_interrupt(self.child)
-        send.close()
         self.bound, self.objective = math.nan, math.inf
         self.plan: Values = {}
         self.answer: tuple[Run, Values] | None = None
         self.finished = threading.Event()
         """Set when the child has answered, died or been killed."""
         self.reader = threading.Thread(target=self._read, args=(receive,), daemon=True)
-        self.reader.start()
-        if interrupted:
-            self.stop()
+        try:
+            interrupted = _start_holding_interrupt(self.child)
+            send.close()
+            self.reader.start()
+        except KeyboardInterrupt:  # one that came just after the handler was restored
+            interrupted = True
+        if interrupted:  # no child left behind
+            if self.child.pid is not None:
+                self.child.kill()
+                self.child.join()
+            if self.reader.ident is not None:
+                self.reader.join()
             raise KeyboardInterrupt
 
     def _read(self, receive: Any) -> None:
