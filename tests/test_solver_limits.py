@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -39,6 +41,15 @@ def medium(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def toy_file(toy_cli_file: Path) -> Path:
     return toy_cli_file
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_raises() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt here even when the suite runs in the background of a
+    non-interactive shell, which starts it with SIGINT ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 def test_time_limit_returns_the_incumbent_with_gap_and_bound(medium: Path) -> None:
@@ -152,7 +163,6 @@ def test_ctrl_c_while_a_child_starts_waits_until_it_has_its_data(monkeypatch) ->
     # forkserver printed a traceback); now the start completes, the child is killed, and the
     # interrupt goes on
     import multiprocessing
-    import signal
     from multiprocessing.context import ForkServerProcess
 
     start = ForkServerProcess.start
@@ -173,7 +183,6 @@ def test_ctrl_c_while_a_child_starts_waits_until_it_has_its_data(monkeypatch) ->
 def test_a_mip_child_leaves_ctrl_c_to_its_parent(medium: Path) -> None:
     # Ctrl-C in a terminal reaches the child too; the parent is the one that handles it (it
     # kills the child), so the child goes on instead of printing a KeyboardInterrupt
-    import signal
 
     inputs = load_problem(medium)
     data = build_data(inputs, candidates_for(inputs))
@@ -190,8 +199,8 @@ def test_the_forkserver_preload_leaves_ctrl_c_as_it_was() -> None:
     # processes forked from the server (compare's workers) still stop on Ctrl-C
     import subprocess
 
-    code = ("import signal, planner.forkserver_preload; "
-            "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)")
+    code = ("import signal; before = signal.getsignal(signal.SIGINT); "
+            "import planner.forkserver_preload; print(signal.getsignal(signal.SIGINT) is before)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=REPO)
     assert out.stdout.strip() == "True"
@@ -346,7 +355,6 @@ def _progress_then_flag(flag: str, options: object, start: object, send,
 def test_ctrl_c_while_a_child_solves_keeps_its_progress(tmp_path: Path) -> None:
     # Ctrl-C (SIGINT to this process once the child has reported) kills the child; what it
     # reported comes back marked interrupted, so the stages stop with it
-    import signal
     import threading
 
     flag = tmp_path / "reported"
