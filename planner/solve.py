@@ -615,11 +615,7 @@ class _ChildMip:
         except KeyboardInterrupt:  # one that came just after the handler was restored
             interrupted = True
         if interrupted:  # no child left behind
-            if self.child.pid is not None:
-                self.child.kill()
-                self.child.join()
-            if self.reader.ident is not None:
-                self.reader.join()
+            self.stop()
             raise KeyboardInterrupt
 
     def _read(self, receive: Any) -> None:
@@ -642,8 +638,10 @@ class _ChildMip:
         """Kill the child if it is still running; the reader then sees the pipe close."""
         if self.child.is_alive():
             self.child.kill()
-        self.child.join()
-        self.reader.join()
+        if self.child.pid is not None:
+            self.child.join()
+        if self.reader.ident is not None:  # started
+            self.reader.join()
 
     def outcome(self, now: bool = False) -> tuple[Run, Values] | None:
         """The child's answer, or its last progress once it is killed: at the deadline, at
