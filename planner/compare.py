@@ -15,7 +15,7 @@ import pandas as pd
 from planner.errors import NoPlanError, PlannerError
 from planner.plan import Plan
 from planner.problem import Overrides, load_problem
-from planner.solve import SolveOptions, forkserver_context
+from planner.solve import SolveOptions, forkserver_context, start_forkserver
 
 MIXED = "mixed"
 """Label of the unrestricted variant: every allowed system of every vendor."""
@@ -103,6 +103,7 @@ def run_compare(
         # forkserver, not fork: a child forked from a parent whose HiGHS thread pool is running
         # inherits its locks (HiGHS 1.16 children spun at 100% CPU forever); the MIP children's
         # forkserver, which preloads planner with Ctrl-C held (`planner.forkserver_preload`)
+        start_forkserver()
         context = forkserver_context()
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = {pool.submit(_solve_one, problem, v, options): v for v in todo}

@@ -723,10 +723,26 @@ def warm_children_for(combinations: int) -> None:
 
 def _start_forkserver() -> None:
     if _cpus() >= 2:
-        from multiprocessing import forkserver
+        start_forkserver()
 
-        forkserver_context()
-        threading.Thread(target=forkserver.ensure_running, daemon=True).start()
+
+def start_forkserver() -> None:
+    """Start the forkserver now (a few ms; it imports planner in the background) with Ctrl-C
+    ignored from its first instruction: it ignores SIGINT itself only once its imports are
+    done, and until then Ctrl-C in a terminal made it print a traceback.
+    `planner.forkserver_preload` gives the processes it forks Python's handler back."""
+    from multiprocessing import forkserver
+
+    forkserver_context()
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the server
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None
+                      else signal.default_int_handler)
 
 
 def _solve_in_child(data: ModelData, options: SolveOptions, start: Values,
