@@ -16,6 +16,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -667,20 +668,28 @@ class _ChildMip:
         return Run(status, objective, self.bound, gap, interrupted), self.plan
 
 
+@contextmanager
+def _sigint_handled_by(handler: Any) -> Iterator[Any]:
+    """SIGINT goes to `handler` inside the block, which gets the handler it replaced (None
+    outside the main thread, where Python's signal handlers cannot be set and none run)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield None
+        return
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield previous
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None
+                      else signal.default_int_handler)
+
+
 def _start_holding_interrupt(process: Any) -> bool:
     """Start `process` with Ctrl-C held until it has its data; True when Ctrl-C came meanwhile.
     An interrupt while the data is being sent leaves the child a truncated pickle, and the
     forkserver prints that traceback (bench large, Ctrl-C 4 s into a solve)."""
-    if threading.current_thread() is not threading.main_thread():
-        process.start()  # only the main thread receives Python's signals
-        return False
     caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    try:
+    with _sigint_handled_by(lambda signum, frame: caught.append(signum)) as previous:
         process.start()
-    finally:
-        signal.signal(signal.SIGINT, previous if previous is not None
-                      else signal.default_int_handler)
     return bool(caught) and previous is not signal.SIG_IGN
 
 
@@ -734,15 +743,8 @@ def start_forkserver() -> None:
     from multiprocessing import forkserver
 
     forkserver_context()
-    if threading.current_thread() is not threading.main_thread():
+    with _sigint_handled_by(signal.SIG_IGN):  # inherited by the server
         forkserver.ensure_running()
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the server
-    try:
-        forkserver.ensure_running()
-    finally:
-        signal.signal(signal.SIGINT, previous if previous is not None
-                      else signal.default_int_handler)
 
 
 def _solve_in_child(data: ModelData, options: SolveOptions, start: Values,
