@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -32,7 +31,7 @@ from typing import Any, NamedTuple
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from problems import FAMILIES, write_problem  # noqa: E402
+from problems import FAMILIES, family_data  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,11 +45,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import pyomo.environ as pyo
 
-    from planner.coefficients import build_data
     from planner.formulation import build_model
-    from planner.pipeline import candidates_for
     from planner.polish import POLISH_GAP, polish
-    from planner.problem import load_problem
     from planner.solve import (
         SolveOptions,
         Status,
@@ -62,10 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         solve,
     )
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = write_problem(FAMILIES[args.family], Path(tmp), args.demand_scale)
-        inputs = load_problem(path)
-        data = build_data(inputs, candidates_for(inputs))
+    data = family_data(args.family, args.demand_scale)
     options = SolveOptions(time_limit_s=args.time_limit, mip_gap=1e-3, shadow_prices=False,
                            verbose=args.log)
     rows: list[tuple[str, Any, float]] = []

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from problems import FAMILIES, write_problem  # noqa: E402
+from problems import FAMILIES, family_data  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,15 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--period-seconds", type=float, default=60.0, help="per period, s")
     args = parser.parse_args(argv)
 
-    from planner.coefficients import build_data
-    from planner.pipeline import candidates_for
     from planner.polish import period_cost, period_model
-    from planner.problem import load_problem
     from planner.solve import SolveOptions, _run, _values, _warm_start, solve
 
-    with tempfile.TemporaryDirectory() as tmp:
-        inputs = load_problem(write_problem(FAMILIES[args.family], Path(tmp)))
-        data = build_data(inputs, candidates_for(inputs))
+    data = family_data(args.family)
     solved = solve(data, SolveOptions(time_limit_s=args.time_limit, shadow_prices=False))
     if solved.model is None:
         print(f"no plan in {args.time_limit:g} s")

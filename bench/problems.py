@@ -9,6 +9,7 @@ sized from a rough tokens-per-MW figure so that power or racks bind in some peri
 from __future__ import annotations
 
 import random
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,3 +142,14 @@ def write_problem(family: Family, directory: Path, demand_scale: float = 1.0) ->
     path.write_text(yaml.safe_dump(problem_dict(family, demand_scale), sort_keys=False,
                                    width=100))
     return path
+
+
+def family_data(name: str, demand_scale: float = 1.0) -> Any:
+    """The `ModelData` of family `name`, through its problem file as `planner solve` reads it."""
+    from planner.coefficients import build_data
+    from planner.pipeline import candidates_for
+    from planner.problem import load_problem
+
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = load_problem(write_problem(FAMILIES[name], Path(tmp), demand_scale))
+        return build_data(inputs, candidates_for(inputs))
