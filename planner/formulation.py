@@ -60,10 +60,10 @@ def add_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
     purchases (owned sites); r[s,l,p] ∈ ℤ≥0 racks; y[w,l,p] ≥ 0 served rate.
 
     When minimizing cost, x[k,l,p] ≤ ⌈demand[w,p] ÷ ρ_kp⌉ and y[w,l,p], u[w,s,l,p] ≤
-    demand[w,p] (`replica_limit`): replicas beyond those that alone serve the whole demand only add cost
-    and use accelerators, so the bounds cut off no optimal plan; they leave HiGHS domains of
-    tens instead of hundreds to propagate, and its first round of root cuts on bench large
-    ends at 5 s instead of 11 s."""
+    demand[w,p] (`replica_limit`): replicas beyond those that alone serve the whole demand
+    only add cost and use accelerators, so the bounds cut off no optimal plan; they leave
+    HiGHS domains of tens instead of hundreds to propagate, and its first round of root cuts
+    on bench large ends at 5 s instead of 11 s."""
     bounded = _bounded_by_demand(d)
     workloads = d.candidates["workload"].to_numpy()
     m.x = pyo.Var(m.KLP, within=pyo.NonNegativeIntegers, bounds=lambda m, k, l, p: (
