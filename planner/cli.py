@@ -254,7 +254,7 @@ def compare(
     quiet: QuietOpt = False,
 ) -> None:
     """The optimal fleet of each vendor (or system) and the mixed optimum, side by side."""
-    from planner.compare import compare_frame, outcome_row, run_compare, variants
+    from planner.compare import INTERRUPTED, compare_frame, outcome_row, run_compare, variants
     from planner.report import tables_to_csv, to_json, write_atomically
 
     overrides = _overrides(power_budget, demand, vendor, system)
@@ -266,10 +266,15 @@ def compare(
                                on_done=(lambda _o: bar.advance(task)) if bar else None)
     frame = compare_frame(outcomes)
     payload = {"by": by.value, "rows": [outcome_row(o) for o in outcomes]}
-    if out_dir is not None:
+    for o in outcomes:
+        for note in o.plan.notes if o.plan is not None else []:
+            if note.startswith("interrupted"):
+                err.print(f"note: {o.label}: {note}", highlight=False, markup=False)
+    unsolved = sum(o.status == INTERRUPTED for o in outcomes)
+    if out_dir is not None and not unsolved:
         write_atomically(out_dir, {"compare.json": to_json(payload),
                                    "compare.csv": tables_to_csv({"compare": frame})})
-    if report is not None:
+    if report is not None and not unsolved:
         from planner.report_html import compare_html
 
         write_report(report, compare_html(outcomes, by.value))
@@ -281,6 +286,7 @@ def compare(
         from planner.report import print_compare
 
         print_compare(outcomes, by.value, out)
+    _exit_if_cut_short(unsolved, len(outcomes), "fleets")
 
 
 @app.command()
@@ -306,7 +312,7 @@ def sweep(
 ) -> None:
     """What-ifs: one solve per point of a grid of parameter values; a table and a chart."""
     from planner.report import tables_to_csv, to_json, write_atomically
-    from planner.sweep import grid, parse_set, run_sweep, sweep_chart
+    from planner.sweep import INTERRUPTED, grid, parse_set, run_sweep, sweep_chart
 
     axes = [parse_set(s) for s in sets]
     total = len(grid(axes))
@@ -315,17 +321,18 @@ def sweep(
         frame = run_sweep(problem, axes, _overrides(power_budget, demand, vendor, system),
                           _options(time_limit, gap, threads),
                           on_done=(lambda _r: bar.advance(task)) if bar else None)
-    if chart is not None:
+    if chart is not None and not (frame["status"] == INTERRUPTED).any():
         import tempfile
 
         tmp = Path(tempfile.mkdtemp(dir=chart.parent if chart.parent.exists() else None))
         sweep_chart(frame, axes, tmp / chart.name).replace(chart)
         tmp.rmdir()
     rows = frame.to_dict(orient="records")
-    if out_dir is not None:
+    unsolved = sum(row["status"] == INTERRUPTED for row in rows)
+    if out_dir is not None and not unsolved:
         write_atomically(out_dir, {"sweep.json": to_json({"rows": rows}),
                                    "sweep.csv": tables_to_csv({"sweep": frame})})
-    if report is not None:
+    if report is not None and not unsolved:
         from planner.report_html import sweep_html
 
         write_report(report, sweep_html(frame, [a.path for a in axes]))
@@ -337,8 +344,18 @@ def sweep(
         from planner.report import print_sweep
 
         print_sweep(frame, [a.path for a in axes], out)
-        if chart is not None:
+        if chart is not None and not unsolved:
             out.print(f"[dim]chart written to {chart}[/dim]")
+    _exit_if_cut_short(unsolved, len(rows), "points")
+
+
+def _exit_if_cut_short(unsolved: int, total: int, what: str) -> None:
+    """Exit 130 when Ctrl-C left some of a compare's or sweep's solves undone: what was solved
+    is printed, and no file is written for an incomplete comparison."""
+    if unsolved:
+        err.print(f"interrupted (Ctrl-C): {unsolved} of {total} {what} not solved; nothing "
+                  "written", highlight=False)
+        raise typer.Exit(130)
 
 
 # ------------------------------------------------------------------------------------------

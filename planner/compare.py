@@ -4,8 +4,11 @@ the optimal fleets side by side, with every metric the seeds use."""
 from __future__ import annotations
 
 import math
+import signal
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,8 @@ import pandas as pd
 from planner.errors import NoPlanError, PlannerError
 from planner.plan import Plan
 from planner.problem import Overrides, load_problem
-from planner.solve import SolveOptions, forkserver_context, start_forkserver
+from planner.solve import SolveOptions, forkserver_context, interrupt_held, start_forkserver
+from planner.sweep import INTERRUPTED, NOT_SOLVED
 
 MIXED = "mixed"
 """Label of the unrestricted variant: every allowed system of every vendor."""
@@ -35,6 +39,11 @@ class Outcome:
     plan: Plan | None
     reason: str = ""
     status: str = "optimal"
+
+    @property
+    def interrupted(self) -> bool:
+        """Ctrl-C stopped this variant: not solved, or its plan is the best found by then."""
+        return self.status == INTERRUPTED or (self.plan is not None and self.plan.interrupted)
 
 
 def variants(problem: Path, by: str, overrides: Overrides) -> list[Variant]:
@@ -64,6 +73,28 @@ def _solve_one(problem: Path, variant: Variant, options: SolveOptions) -> Outcom
     return Outcome(variant.label, plan, status=plan.status.value)
 
 
+_stopped: Any = None
+"""In a worker: the event the parent sets on Ctrl-C (`_start_worker`)."""
+_interruptible = False
+"""In a worker: whether Ctrl-C may stop its solves (the parent does not ignore it)."""
+
+
+def _start_worker(stopped: Any, interruptible: bool) -> None:
+    global _stopped, _interruptible
+    _stopped, _interruptible = stopped, interruptible
+
+
+def _solve_in_worker(problem: Path, variant: Variant, options: SolveOptions) -> Outcome:
+    """`_solve_one` in a pool worker. The worker was forked with Ctrl-C ignored
+    (`planner.forkserver_preload`) and takes Python's handler back here; a Ctrl-C it missed
+    meanwhile is seen in the event the parent sets."""
+    if _interruptible:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if _stopped is not None and _stopped.is_set():
+        return not_solved(variant.label)
+    return _solve_one(problem, variant, options)
+
+
 def summarize(exc: NoPlanError) -> str:
     """A short reason for a table cell, from a no-plan diagnosis."""
     text = " ".join(exc.diagnosis) or str(exc)
@@ -91,34 +122,92 @@ def run_compare(
     workers: int = 1,
     on_done: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
-    """Solve every variant, in parallel processes when `workers` > 1; results in variant order."""
+    """Solve every variant, in parallel processes when `workers` > 1; results in variant order.
+
+    Ctrl-C stops the comparison with what is known: a variant being solved keeps the best
+    plan found so far (`Plan.interrupted`), and the variants not solved come back as
+    `not_solved` outcomes (status "interrupted")."""
     todo = variants(problem, by, overrides)
     outcomes: dict[str, Outcome] = {}
+
+    def take(outcome: Outcome) -> None:
+        outcomes[outcome.label] = outcome
+        if on_done:
+            on_done(outcome)
+
     if workers <= 1 or len(todo) == 1:
         for v in todo:
-            outcomes[v.label] = _solve_one(problem, v, options)
-            if on_done:
-                on_done(outcomes[v.label])
-    else:
-        # forkserver, not fork: a child forked from a parent whose HiGHS thread pool is running
-        # inherits its locks (HiGHS 1.16 children spun at 100% CPU forever); the MIP children's
-        # forkserver, which preloads planner with Ctrl-C held (`planner.forkserver_preload`)
-        start_forkserver()
-        context = forkserver_context()
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {pool.submit(_solve_one, problem, v, options): v for v in todo}
             try:
-                for future in as_completed(futures):
-                    outcome = future.result()
-                    outcomes[outcome.label] = outcome
-                    if on_done:
-                        on_done(outcome)
-            except KeyboardInterrupt:
-                # Ctrl-C reached the workers too, and their solves stop with what they have;
-                # the variants not started yet are dropped rather than solved in full
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-    return [outcomes[v.label] for v in todo]
+                take(_solve_one(problem, v, options))
+            except KeyboardInterrupt:  # before the variant had a plan
+                break
+            if outcomes[v.label].interrupted:
+                break
+    else:
+        _solve_in_pool(problem, todo, options, workers, take)
+    return [outcomes.get(v.label) or not_solved(v.label) for v in todo]
+
+
+
+GRACE_S = 10.0
+"""After Ctrl-C, how long `compare` waits for the variants being solved to return their best
+plan (their HiGHS got Ctrl-C too) before it stops their workers."""
+
+
+def not_solved(label: str) -> Outcome:
+    return Outcome(label, None, NOT_SOLVED, status=INTERRUPTED)
+
+
+def _solve_in_pool(problem: Path, todo: list[Variant], options: SolveOptions, workers: int,
+                   take: Callable[[Outcome], None]) -> None:
+    # forkserver, not fork: a child forked from a parent whose HiGHS thread pool is running
+    # inherits its locks (HiGHS 1.16 children spun at 100% CPU forever); the MIP children's
+    # forkserver, which preloads planner with Ctrl-C held (`planner.forkserver_preload`)
+    start_forkserver()
+    context = forkserver_context()
+    stopped = context.Event()
+    interruptible = signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
+                             initargs=(stopped, interruptible)) as pool:
+        # a worker whose start Ctrl-C cut short is never joined, and printed a
+        # FileNotFoundError for the semaphore the exiting parent had removed
+        with interrupt_held() as caught:
+            futures = {pool.submit(_solve_in_worker, problem, v, options): v for v in todo}
+        taken: set[Future[Outcome]] = set()
+        try:
+            if caught:
+                raise KeyboardInterrupt
+            for future in as_completed(futures):
+                taken.add(future)
+                take(future.result())
+        except KeyboardInterrupt:
+            stopped.set()
+            # cancelled here, not by shutdown(cancel_futures=True): a future the executor's
+            # thread cancels never tells `as_completed`, which then waits out its timeout
+            left = [f for f in futures if f not in taken and not f.cancel()]
+            _finish_running(pool, left, take)
+
+
+def _finish_running(pool: ProcessPoolExecutor, left: list[Future[Outcome]],
+                    take: Callable[[Outcome], None]) -> None:
+    """After Ctrl-C: take what the variants being solved return within GRACE_S, then stop
+    their workers (one that lost its Ctrl-C, say while it started, would solve in full)."""
+    try:
+        for future in as_completed(left, timeout=GRACE_S):
+            # no outcome: the variant had no plan yet, or its worker was stopped
+            with suppress(KeyboardInterrupt, BrokenProcessPool, CancelledError):
+                take(future.result())
+    except (TimeoutError, KeyboardInterrupt):  # a second Ctrl-C stops them at once
+        _kill_workers(pool)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    kill = getattr(pool, "kill_workers", None)  # Python ≥ 3.14
+    if kill is not None:
+        kill()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.kill()
 
 
 def configurations(plan: Plan) -> str:

@@ -56,6 +56,8 @@ class Plan:
     period_hours: dict[str, float] = field(default_factory=dict)
     candidates: pd.DataFrame | None = None
     """The full candidate table the plan chose from (for reports; not part of the JSON)."""
+    interrupted: bool = False
+    """Ctrl-C stopped the solve: this is the best plan found by then (its notes say so)."""
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -280,6 +282,7 @@ def build_plan(name: str, result: SolveResult, horizon_notes: list[str] | None =
         notes=[*d.notes, *(horizon_notes or [])],
         horizon_years=hours / 8760.0,
         period_hours=dict(d.hours),
+        interrupted=result.interrupted,
     )
     return plan
 

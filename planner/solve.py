@@ -683,14 +683,24 @@ def _sigint_handled_by(handler: Any) -> Iterator[Any]:
                       else signal.default_int_handler)
 
 
+@contextmanager
+def interrupt_held() -> Iterator[list[int]]:
+    """Ctrl-C inside the block waits for its end: the list yielded is empty after the block
+    unless Ctrl-C came meanwhile (and was not ignored by the process)."""
+    caught: list[int] = []
+    with _sigint_handled_by(lambda signum, frame: caught.append(signum)) as previous:
+        yield caught
+    if previous is signal.SIG_IGN:
+        caught.clear()
+
+
 def _start_holding_interrupt(process: Any) -> bool:
     """Start `process` with Ctrl-C held until it has its data; True when Ctrl-C came meanwhile.
     An interrupt while the data is being sent leaves the child a truncated pickle, and the
     forkserver prints that traceback (bench large, Ctrl-C 4 s into a solve)."""
-    caught: list[int] = []
-    with _sigint_handled_by(lambda signum, frame: caught.append(signum)) as previous:
+    with interrupt_held() as caught:
         process.start()
-    return bool(caught) and previous is not signal.SIG_IGN
+    return bool(caught)
 
 
 def forkserver_context() -> Any:
@@ -768,7 +778,16 @@ def _child_mip(data: ModelData, options: SolveOptions, start: Values, send: Any,
               for name in PLAN_VARIABLES for index, var in getattr(model, name).items()}
     options = replace(options, time_limit_s=max(ends_at - time.monotonic(), MIN_STAGE_SECONDS))
     run = _run(model, options, _warm_start(start, model), _progress_sender(send, key_of))
-    send.send(("done", run, _values(model) if run.status.has_plan else {}))
+    _send_or_exit(send, ("done", run, _values(model) if run.status.has_plan else {}))
+
+
+def _send_or_exit(send: Any, message: tuple[Any, ...]) -> None:
+    """Send `message` to the parent; exit quietly when the parent is gone (a `compare` worker
+    stopped after Ctrl-C), rather than solve on and print a BrokenPipeError."""
+    try:
+        send.send(message)
+    except OSError:
+        os._exit(0)
 
 
 def _progress_sender(send: Any, key_of: dict[int, tuple[str, Any]]) -> Progress:
@@ -783,7 +802,7 @@ def _progress_sender(send: Any, key_of: dict[int, tuple[str, Any]]) -> Progress:
             return
         last, sent_bound = time.perf_counter(), max(sent_bound, bound)
         values = None if plan is None else {key_of[v]: x for v, x in plan.items() if v in key_of}
-        send.send(("progress", bound, objective, values))
+        _send_or_exit(send, ("progress", bound, objective, values))
 
     return progress
 

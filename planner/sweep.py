@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from planner.errors import InputError, NoPlanError
 from planner.problem import Inputs, Overrides, load_problem
-from planner.solve import SolveOptions
+from planner.solve import SolveOptions, Status
 
 DEMAND_SCALE = "demand_scale"
 CATALOG_PREFIX = "catalog.systems."
@@ -92,6 +92,11 @@ def grid(axes: Sequence[Axis]) -> list[dict[str, Any]]:
             for combo in itertools.product(*[a.values for a in axes])]
 
 
+INTERRUPTED = Status.interrupted.value
+"""Status of a grid point (or `compare` variant) that Ctrl-C left unsolved."""
+NOT_SOLVED = "not solved: interrupted (Ctrl-C)"
+
+
 def run_sweep(
     problem: Path,
     axes: Sequence[Axis],
@@ -99,23 +104,34 @@ def run_sweep(
     options: SolveOptions,
     on_done: Callable[[dict[str, Any]], None] | None = None,
 ) -> pd.DataFrame:
-    """One solve per grid point; a row per point with its headline metrics or its reason."""
+    """One solve per grid point; a row per point with its headline metrics or its reason.
+    Ctrl-C stops the sweep: the point being solved keeps its best plan so far, and the points
+    after it get status "interrupted"."""
     from planner.pipeline import solve_problem
 
     points = grid(axes)
     for point in points:  # validate every point before the first solve
         point_inputs(problem, overrides, point)
-    rows = []
+    rows: list[dict[str, Any]] = []
+    stopped = False  # by Ctrl-C: the points after it are not solved
     for point in points:
         row: dict[str, Any] = dict(point)
+        if stopped:
+            rows.append({**row, "status": INTERRUPTED, "reason": NOT_SOLVED})
+            continue
         try:
             plan = solve_problem(point_inputs(problem, overrides, point), options)
+        except KeyboardInterrupt:  # before this point had a plan
+            row.update(status=INTERRUPTED, reason=NOT_SOLVED)
+            stopped = True
         except NoPlanError as exc:
             row.update(status="infeasible", reason="; ".join(exc.diagnosis) or str(exc))
         else:
             m = plan.metrics
+            stopped = plan.interrupted
             row.update(
-                status=plan.status.value, reason=None,
+                status=plan.status.value,
+                reason=next((n for n in plan.notes if n.startswith("interrupted")), None),
                 total_tco_usd=plan.tco_usd["total"],
                 usd_per_million_output_tokens=plan.usd_per_million_output_tokens,
                 accelerators=m["peak_accelerators"], racks=m["peak_racks"],

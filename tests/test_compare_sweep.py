@@ -4,7 +4,9 @@ right way, and the seed's Hopper-vs-Blackwell figures come out of the seed probl
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -14,7 +16,7 @@ from planner.cli import app
 from planner.compare import MIXED, outcome_row, run_compare
 from planner.problem import Overrides
 from planner.solve import SolveOptions
-from planner.sweep import parse_set, run_sweep
+from planner.sweep import INTERRUPTED, NOT_SOLVED, parse_set, run_sweep
 from tests.conftest import REPO, TOY_CATALOG
 
 runner = CliRunner()
@@ -73,38 +75,139 @@ def test_parallel_compare_matches_serial(toy_file):
     assert [outcome_row(o) for o in serial] == [outcome_row(o) for o in parallel]
 
 
-def test_ctrl_c_in_a_parallel_compare_drops_the_variants_not_started(toy_file, monkeypatch):
-    # the workers got Ctrl-C too and stop with what they have; the parent does not wait for
-    # the queued variants to be solved in full (it used to: 23 s after Ctrl-C on bench large)
+def _interrupted_on_call(n: int, real: Callable[..., Any]) -> Callable[..., Any]:
+    """`real`, except that its n-th call raises KeyboardInterrupt (Ctrl-C during that solve,
+    before it had a plan); the calls are recorded in `.calls`."""
+    def fake(*args: Any, **kwargs: Any) -> Any:
+        fake.calls += 1  # type: ignore[attr-defined]
+        if fake.calls == n:  # type: ignore[attr-defined]
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    fake.calls = 0  # type: ignore[attr-defined]
+    return fake
+
+
+def test_ctrl_c_stops_a_serial_compare_and_keeps_what_was_solved(toy_file, monkeypatch):
     import planner.compare as compare
 
-    shutdowns: list[bool] = []
+    fake = _interrupted_on_call(2, compare._solve_one)
+    monkeypatch.setattr(compare, "_solve_one", fake)
+    outcomes = run_compare(toy_file, "system", Overrides(), EXACT, workers=1)
+    assert fake.calls == 2  # the variants after the interrupted one are not solved
+    assert [o.label for o in outcomes] == [MIXED, "toy-b", "toy-a", "toy-rack"]
+    assert outcomes[0].plan is not None and not outcomes[0].interrupted
+    assert [o.status for o in outcomes[1:]] == [INTERRUPTED] * 3
+    assert all(o.interrupted and o.reason == NOT_SOLVED for o in outcomes[1:])
 
-    class Pool:
-        def __init__(self, max_workers: int, mp_context: object) -> None:
-            pass
 
-        def __enter__(self) -> Pool:
-            return self
+def test_a_variant_cut_short_by_ctrl_c_keeps_its_plan_and_ends_the_compare(toy_file,
+                                                                          monkeypatch):
+    import planner.compare as compare
 
-        def __exit__(self, *exc: object) -> None:
-            return None
+    real = compare._solve_one
 
-        def submit(self, *args: object) -> object:
-            return object()
+    def cut_short(problem: Path, variant: Any, options: SolveOptions) -> Any:
+        outcome = real(problem, variant, options)
+        outcome.plan.interrupted = True  # as when HiGHS returned its incumbent on Ctrl-C
+        return outcome
 
-        def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
-            shutdowns.append(cancel_futures)
+    monkeypatch.setattr(compare, "_solve_one", cut_short)
+    outcomes = run_compare(toy_file, "system", Overrides(), EXACT, workers=1)
+    assert outcomes[0].plan is not None and outcomes[0].interrupted
+    assert [o.status for o in outcomes[1:]] == [INTERRUPTED] * 3
 
-    def interrupted(futures: object):
-        raise KeyboardInterrupt
-        yield
 
-    monkeypatch.setattr(compare, "ProcessPoolExecutor", Pool)
-    monkeypatch.setattr(compare, "as_completed", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        run_compare(toy_file, "vendor", Overrides(), SolveOptions(), workers=2)
-    assert shutdowns == [True]
+def test_ctrl_c_in_a_parallel_compare(toy_file, monkeypatch):
+    # Ctrl-C reaches the parent while it waits: the variants not started are cancelled or
+    # told to stop (the event), those running return what they have, and every row is there
+    import planner.compare as compare
+
+    real = compare.as_completed
+    monkeypatch.setattr(compare, "as_completed", _interrupted_on_call(1, real))
+    serial = {o.label: outcome_row(o) for o in run_compare(toy_file, "system", Overrides(),
+                                                          EXACT, workers=1)}
+    outcomes = run_compare(toy_file, "system", Overrides(), EXACT, workers=2)
+    assert [o.label for o in outcomes] == [MIXED, "toy-b", "toy-a", "toy-rack"]
+    assert outcomes[-1].status == INTERRUPTED  # queued behind three: cancelled
+    for o in outcomes:
+        assert o.status == INTERRUPTED or outcome_row(o) == serial[o.label]
+
+
+def test_a_worker_told_to_stop_solves_nothing(toy_file, monkeypatch):
+    import multiprocessing
+
+    import planner.compare as compare
+
+    stopped = multiprocessing.get_context("spawn").Event()
+    stopped.set()
+    monkeypatch.setattr(compare, "_stopped", stopped)
+    monkeypatch.setattr(compare, "_solve_one", lambda *args: pytest.fail("solved"))
+    variant = compare.variants(toy_file, "system", Overrides())[0]
+    outcome = compare._solve_in_worker(toy_file, variant, EXACT)
+    assert outcome.status == INTERRUPTED and outcome.plan is None
+
+
+def test_workers_that_do_not_answer_after_ctrl_c_are_stopped(monkeypatch):
+    # a worker that missed Ctrl-C (it started meanwhile) would solve in full: after GRACE_S
+    # it is killed and its variant counts as not solved
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    import planner.compare as compare
+    from planner.solve import forkserver_context
+
+    monkeypatch.setattr(compare, "GRACE_S", 0.2)
+    taken: list[object] = []
+    with ProcessPoolExecutor(max_workers=1, mp_context=forkserver_context()) as pool:
+        future = pool.submit(time.sleep, 600)
+        while not future.running():
+            time.sleep(0.01)
+        compare._finish_running(pool, [future], taken.append)
+    assert isinstance(future.exception(), BrokenProcessPool)
+    assert taken == []
+
+
+def test_cli_compare_interrupted_prints_what_it_has_exits_130_and_writes_nothing(
+        toy_file, tmp_path, monkeypatch):
+    import planner.compare as compare
+
+    real = compare.run_compare
+
+    def interrupted(*args: Any, **kwargs: Any) -> list[Any]:
+        outcomes = real(*args, **kwargs)
+        return [outcomes[0], *(compare.not_solved(o.label) for o in outcomes[1:])]
+
+    monkeypatch.setattr(compare, "run_compare", interrupted)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["compare", str(toy_file), "--format", "json", "--workers", "1",
+                                 "--out", str(out)])
+    assert result.exit_code == 130, result.output
+    rows = json.loads(result.stdout)["rows"]
+    assert rows[0]["status"] == "optimal"
+    assert {r["status"] for r in rows[1:]} == {INTERRUPTED}
+    assert "2 of 3 fleets not solved; nothing written" in result.stderr
+    assert not out.exists()
+
+
+def test_ctrl_c_stops_a_sweep_and_the_cli_exits_130(toy_file, tmp_path, monkeypatch):
+    import planner.pipeline as pipeline
+
+    fake = _interrupted_on_call(2, pipeline.solve_problem)
+    monkeypatch.setattr(pipeline, "solve_problem", fake)
+    frame = run_sweep(toy_file, [parse_set("demand_scale=1,2,3")], Overrides(), EXACT)
+    assert fake.calls == 2
+    assert list(frame["status"]) == ["optimal", INTERRUPTED, INTERRUPTED]
+    assert list(frame["reason"][1:]) == [NOT_SOLVED] * 2
+
+    fake.calls = 0
+    chart = tmp_path / "sweep.png"
+    result = runner.invoke(app, ["sweep", str(toy_file), "--set", "demand_scale=1,2,3",
+                                 "--chart", str(chart), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 130, result.output
+    assert "2 of 3 points not solved; nothing written" in result.stderr
+    assert not chart.exists() and not (tmp_path / "out").exists()
 
 
 def test_higher_electricity_price_never_lowers_tco(toy_file):

@@ -194,17 +194,29 @@ def test_a_mip_child_leaves_ctrl_c_to_its_parent(medium: Path) -> None:
     assert child.answer is not None and outcome is not None and outcome[0].status.has_plan
 
 
-def test_the_forkserver_preload_gives_its_processes_python_s_ctrl_c_handler() -> None:
-    # the server starts with SIGINT ignored; the processes it forks (compare's workers) must
-    # still stop on Ctrl-C
+def test_the_forkserver_preload_leaves_ctrl_c_ignored_in_its_processes() -> None:
+    # a process forked with Python's handler died on Ctrl-C while it read its start data (its
+    # parent got a BrokenPipeError); compare's workers take the handler back per task
     import subprocess
 
-    code = ("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    code = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
             "import planner.forkserver_preload; "
-            "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)")
+            "print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=REPO)
     assert out.stdout.strip() == "True"
+
+
+def test_a_mip_child_whose_parent_is_gone_exits_quietly() -> None:
+    from planner.solve import _send_or_exit, forkserver_context
+
+    context = forkserver_context()
+    receive, send = context.Pipe(duplex=False)
+    receive.close()
+    child = context.Process(target=_send_or_exit, args=(send, ("progress", 1.0, 2.0, None)))
+    child.start()
+    child.join()
+    assert child.exitcode == 0  # not 1 with a BrokenPipeError traceback
 
 
 def test_ctrl_c_while_polishing_beside_a_full_mip_child(medium: Path, monkeypatch) -> None:
