@@ -122,7 +122,9 @@ DemandOpt = Annotated[
 ]
 VendorOpt = Annotated[list[str] | None, typer.Option("--vendor", help="Only this vendor; repeatable.")]
 SystemOpt = Annotated[list[str] | None, typer.Option("--system", help="Only this system id; repeatable.")]
-TimeOpt = Annotated[float, typer.Option("--time-limit", help="Solver time limit per solve, s.", min=0.1)]
+TimeOpt = Annotated[float, typer.Option(
+    "--time-limit", help="Time limit per solve, s, from candidate generation to the values of "
+    "binding limits.", min=0.1)]
 GapOpt = Annotated[float, typer.Option("--gap", help="Relative MIP gap to stop at.", min=0.0, max=1.0)]
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="HiGHS threads.", min=1)]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]

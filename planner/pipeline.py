@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 
 from planner.coefficients import CANDIDATE_COLUMNS, ModelData, build_data
@@ -12,7 +14,7 @@ from planner.errors import NoPlanError
 from planner.performance.spec import WorkloadSpec
 from planner.plan import Plan, build_plan, check_invariants
 from planner.problem import Inputs
-from planner.solve import SolveOptions, SolveResult, solve, warm_children_for
+from planner.solve import SolveOptions, SolveResult, solve, time_left, warm_children_for
 
 
 def workload_specs(inputs: Inputs) -> list[WorkloadSpec]:
@@ -87,14 +89,16 @@ def solve_problem(
     options: SolveOptions | None = None,
     candidates: pd.DataFrame | None = None,
 ) -> Plan:
-    """Solve `inputs`; raise NoPlanError (exit 1) with a diagnosis when there is no plan."""
+    """Solve `inputs`; raise NoPlanError (exit 1) with a diagnosis when there is no plan. The
+    time limit counts from here: candidate generation comes out of it."""
+    began = time.perf_counter()
     warm_children(inputs)
     table = candidates if candidates is not None else candidates_for(inputs)
     data = build_data(inputs, table)
     blocked = unservable(inputs, data)
     if blocked:
         raise NoPlanError("infeasible: demand that no allowed system can serve:", blocked)
-    result = solve(data, options)
+    result = solve(data, time_left(options or SolveOptions(), began))
     plan = plan_from_result(inputs, result)
     plan.candidates = table
     return plan

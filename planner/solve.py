@@ -51,7 +51,9 @@ class Status(StrEnum):
 @dataclass(frozen=True)
 class SolveOptions:
     time_limit_s: float = 60.0
-    """Wall-clock limit for each HiGHS call."""
+    """Wall-clock limit of the whole solve: its stages, the diagnosis of an infeasible problem
+    (at least DIAGNOSIS_FLOOR_S) and the values of binding limits (`solve`). `solve_problem`
+    counts it from the start of candidate generation."""
     mip_gap: float = 1e-3
     """Relative gap (incumbent − best bound) ÷ incumbent at which solving stops."""
     threads: int | None = None
@@ -227,33 +229,38 @@ def _run(model: pyo.ConcreteModel, options: SolveOptions,
 def solve(data: ModelData, options: SolveOptions | None = None) -> SolveResult:
     """Solve the MIP for `data`; diagnose infeasibility with an elastic re-solve.
 
-    min_tco runs in stages (`_two_stage`). The time limit covers all of them. Ctrl-C stops
-    the solve: the best plan found so far comes back with `interrupted` set (status feasible,
-    its gap stated); with no plan yet, KeyboardInterrupt propagates."""
+    min_tco runs in stages (`_two_stage`); max_served_scale maximizes the scale in
+    SCALE_STAGE_SHARE of the time limit, then minimizes cost at that scale in the rest. The
+    time limit covers all of it, and the values of binding limits (`marginal_values`) get what
+    is left of it. Ctrl-C stops the solve: the best plan found so far comes back with
+    `interrupted` set (status feasible, its gap stated); with no plan yet, KeyboardInterrupt
+    propagates."""
     options = options or SolveOptions()
     started = time.perf_counter()
     if data.objective == Objective.min_tco:
         result = _two_stage(data, options, started)
     else:
         model = build_model(data)
-        run = _run(model, options)
+        run = _run(model, replace(options, time_limit_s=options.time_limit_s * SCALE_STAGE_SHARE))
         result = SolveResult(run.status, model, data, run.objective, run.bound, run.gap,
                              interrupted=run.interrupted)
         if run.status.has_plan:
             result.served_scale = pyo.value(model.alpha)
             if not run.interrupted:
-                _second_stage_min_cost(model, result, options)
+                _second_stage_min_cost(model, result, time_left(options, started))
     if result.interrupted and not result.status.has_plan:
         raise KeyboardInterrupt
     if options.verbose:
         print(coefficient_report(build_model(data)), file=sys.stderr)
-    _explain_status(result, options)
+    _explain_status(result, options, started)
     _note_limits(result)
     if result.status.has_plan and result.model is not None:
         result.bindings = find_bindings(result.model, data)
         if options.shadow_prices and data.objective == Objective.min_tco and not result.interrupted:
             try:
-                result.bindings = marginal_values(data, result.objective, result.bindings, options)
+                result.bindings = marginal_values(data, result.objective, result.bindings,
+                                                  options, ends_at=started + options.time_limit_s)
+                _note_unvalued(result)
             except KeyboardInterrupt:
                 result.interrupted = True
                 result.message = "interrupted while valuing binding limits; values not computed"
@@ -322,6 +329,11 @@ propagation once it has an incumbent) without looking at the clock: on bench x-l
 against a 19 s limit, 135 s against 32 s (HiGHS 1.15.1) and 71 s against 50 s (1.16.0); on
 bench large (LP 0.8 s) 62.6 s against 60 s in this process. The child streams its progress
 (every better plan, the bound at HiGHS's log lines), so a kill loses only what came after."""
+IN_PROCESS_LP_S = 0.1
+"""A MIP stage always runs in this process when the LP took less than this: the first LP's
+time includes the solver's warm-up (bench small: 32 ms, 8 ms warm), and a child costs more
+than such a MIP (0.7 s to start the forkserver; bench small at 10 s solved in 1.2 s, not
+0.06 s)."""
 REPAIR_ROUNDS = 3
 """Re-solves of a relaxation with the limits its rounded plan broke lowered by the overshoot."""
 
@@ -485,12 +497,13 @@ class _Stages:
 
     def _mip(self, data: ModelData, share: float) -> tuple[pyo.ConcreteModel, Run] | None:
         """Solve the MIP of `data` from the best plan so far, for `share` of the time left: in
-        this process when the LP was quick (MIP_OVER_LP), else in a child process that is
-        killed if HiGHS has not returned when the time is up (its last progress then, or
-        None)."""
+        this process when the LP was quick (MIP_OVER_LP, IN_PROCESS_LP_S), else in a child
+        process that is killed if HiGHS has not returned when the time is up (its last
+        progress then, or None)."""
         options = self._options(share)
         start = self._start()
-        if self.first_solve_seconds * MIP_OVER_LP < options.time_limit_s:
+        if (self.first_solve_seconds < IN_PROCESS_LP_S
+                or self.first_solve_seconds * MIP_OVER_LP < options.time_limit_s):
             model = build_model(data)
             run = _run(model, options, _warm_start(start, model))
         else:
@@ -954,6 +967,15 @@ def _violation(con: Any) -> float:
     return 0.0
 
 
+def _note_unvalued(result: SolveResult) -> None:
+    """Say so when the time limit left binding limits without a value."""
+    unvalued = [b for b in result.bindings[:MAX_MARGINAL_RESOLVES] if b.value_usd is None]
+    if unvalued:
+        note = (f"values of {len(unvalued)} binding limit(s) not computed: the time limit was "
+                "used up (raise --time-limit)")
+        result.data = replace(result.data, notes=[*result.data.notes, note])
+
+
 def _note_limits(result: SolveResult) -> None:
     """A plan cut short (time limit or Ctrl-C) says so in its notes, with its gap and bound."""
     if not result.status.has_plan or result.status == Status.optimal:
@@ -993,17 +1015,17 @@ def coefficient_report(model: pyo.ConcreteModel) -> str:
     return "\n".join(lines)
 
 
-def _explain_status(result: SolveResult, options: SolveOptions) -> None:
+def _explain_status(result: SolveResult, options: SolveOptions, started: float) -> None:
     data = result.data
     if result.status == Status.infeasible:
-        result.diagnosis = diagnose(data, options)
+        result.diagnosis = diagnose(data, time_left(options, started, DIAGNOSIS_FLOOR_S))
         result.message = ("no plan satisfies every constraint; relax:" if result.diagnosis
                           else "no plan satisfies every constraint (the elastic re-solve found no "
                           "single cause)")
     elif result.status == Status.no_solution:
         result.message = (
-            f"no integer-feasible plan found within the time limit of {options.time_limit_s:g} s; "
-            "raise --time-limit"
+            "no integer-feasible plan found within the time limit (the solver had "
+            f"{options.time_limit_s:.3g} s of it); raise --time-limit"
         )
     elif result.status == Status.unbounded:
         result.message = (
@@ -1032,6 +1054,20 @@ def _second_stage_min_cost(
 DIAGNOSIS_LIMIT = SolveOptions(time_limit_s=20.0, mip_gap=0.01, shadow_prices=False)
 """The elastic re-solve only has to say what to relax: a 1% gap and 20 s are plenty, and a
 shortfall it overstates a little is still safe advice."""
+DIAGNOSIS_FLOOR_S = 1.0
+"""The elastic re-solve gets at least this long even when the solve used up its time limit:
+an infeasible problem's diagnosis is its error message."""
+SCALE_STAGE_SHARE = 0.6
+"""Share of the time limit for maximizing the served scale; minimizing cost at that scale gets
+the rest (`solve`)."""
+
+
+def time_left(options: SolveOptions, started: float,
+              floor_s: float = MIN_STAGE_SECONDS) -> SolveOptions:
+    """`options` with the time limit cut to what is left of it since `started`
+    (`time.perf_counter()`), but at least `floor_s`."""
+    left = options.time_limit_s - (time.perf_counter() - started)
+    return replace(options, time_limit_s=max(left, floor_s))
 
 
 def diagnose(data: ModelData, options: SolveOptions) -> list[str]:
@@ -1069,6 +1105,10 @@ def diagnose(data: ModelData, options: SolveOptions) -> list[str]:
 
 
 MAX_MARGINAL_RESOLVES = 6
+MARGINAL_LIMIT_S = 20.0
+"""Time limit of one re-solve of `marginal_values`."""
+MIN_MARGINAL_SECONDS = 0.2
+"""A binding limit is valued only with at least this much of the time limit left."""
 BINDING_SHARE = 0.01
 """A limit with less than this share left counts as binding."""
 
@@ -1097,21 +1137,26 @@ def find_bindings(model: pyo.ConcreteModel, data: ModelData) -> list[Binding]:
 
 
 def marginal_values(
-    data: ModelData, base_cost_musd: float, bindings: list[Binding], options: SolveOptions
+    data: ModelData, base_cost_musd: float, bindings: list[Binding], options: SolveOptions,
+    ends_at: float = math.inf,
 ) -> list[Binding]:
     """Re-solve with one more unit of each binding limit; the cost saved is its value.
 
     Integer fleets make LP duals meaningless here (a fixed fleet leaves power rows without
-    free variables), so the value is measured the honest way: by a MIP re-solve."""
+    free variables), so the value is measured the honest way: by a MIP re-solve. The
+    re-solves share the time until `ends_at` (`time.perf_counter()`), each at most
+    MARGINAL_LIMIT_S; a limit left when less than MIN_MARGINAL_SECONDS remains keeps
+    value_usd None."""
     valued: list[Binding] = []
-    quick = SolveOptions(
-        time_limit_s=min(options.time_limit_s, 20.0), mip_gap=options.mip_gap,
-        threads=options.threads, shadow_prices=False,
-    )
+    todo = min(len(bindings), MAX_MARGINAL_RESOLVES)
     for i, b in enumerate(bindings):
-        if i >= MAX_MARGINAL_RESOLVES or data.objective != Objective.min_tco:
+        left_s = ends_at - time.perf_counter()
+        if i >= todo or data.objective != Objective.min_tco or left_s < MIN_MARGINAL_SECONDS:
             valued.append(b)
             continue
+        quick = SolveOptions(time_limit_s=min(left_s / (todo - i), MARGINAL_LIMIT_S),
+                             mip_gap=options.mip_gap, threads=options.threads,
+                             shadow_prices=False)
         if b.kind == "power":
             changed = replace(data, power_budget_mw={**data.power_budget_mw,
                                                      (b.site, b.period): b.limit + 1.0})

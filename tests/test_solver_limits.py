@@ -83,6 +83,7 @@ def test_slow_lp_runs_the_mip_stages_in_a_child_process(medium: Path, monkeypatc
             super().__init__(data, options, start, target)
 
     monkeypatch.setattr(solve_module, "MIP_OVER_LP", 1e9)
+    monkeypatch.setattr(solve_module, "IN_PROCESS_LP_S", 0.0)
     monkeypatch.setattr(solve_module, "_ChildMip", Counted)
     monkeypatch.setattr(solve_module, "_cpus", lambda: cpus)
     inputs = load_problem(medium)
@@ -229,6 +230,7 @@ def test_ctrl_c_while_polishing_beside_a_full_mip_child(medium: Path, monkeypatc
         raise KeyboardInterrupt
 
     monkeypatch.setattr(solve_module, "MIP_OVER_LP", 1e9)
+    monkeypatch.setattr(solve_module, "IN_PROCESS_LP_S", 0.0)
     monkeypatch.setattr(solve_module, "_cpus", lambda: 2)
     monkeypatch.setattr(solve_module, "polish", interrupted_polish)
     inputs = load_problem(medium)
@@ -466,3 +468,66 @@ def test_coefficients_are_scaled_to_a_narrow_range(medium: Path) -> None:
     assert high / low < 1e6
     low, high = ranges["rhs"]
     assert high / low < 1e6
+
+
+def test_the_time_limit_counts_candidate_generation(toy_file: Path, monkeypatch) -> None:
+    # `planner solve --time-limit` is end to end: what candidates took comes out of the solve
+    import planner.pipeline as pipeline
+
+    real_candidates, limits = pipeline.candidates_for, []
+
+    def slow_candidates(inputs: object) -> object:
+        time.sleep(0.3)
+        return real_candidates(inputs)
+
+    def recording_solve(data: object, options: SolveOptions) -> object:
+        limits.append(options.time_limit_s)
+        return solve(data, options)
+
+    monkeypatch.setattr(pipeline, "candidates_for", slow_candidates)
+    monkeypatch.setattr(pipeline, "solve", recording_solve)
+    pipeline.solve_problem(load_problem(toy_file), SolveOptions(time_limit_s=5.0))
+    assert 0 < limits[0] <= 4.7
+
+
+def test_no_time_left_for_values_is_noted_in_the_plan(solve_toy, monkeypatch) -> None:
+    # test_formulation's toy whose power binding is worth $150k, with no time left to value
+    # it: the binding is reported without a value, and a note says why
+    from tests.test_formulation import BOTH
+
+    problem = toy_problem()
+    problem["sites"][0]["power_mw"] = 0.065
+    monkeypatch.setattr(solve_module, "MIN_MARGINAL_SECONDS", 1e9)
+    plan = solve_toy(problem, BOTH)
+    assert [b.value_usd for b in plan.bindings if b.kind == "power"] == [None]
+    assert any(n.startswith("values of 1 binding limit(s) not computed") for n in plan.notes)
+
+
+def test_a_tiny_mip_never_goes_to_a_child(toy_file: Path, monkeypatch) -> None:
+    # a child costs more than the whole solve of a small problem, whatever the time limit
+    monkeypatch.setattr(solve_module, "_solve_in_child",
+                        lambda *args: pytest.fail("a child for a tiny MIP"))
+    inputs = load_problem(toy_file)
+    data = build_data(inputs, candidates_for(inputs))
+    result = solve(data, SolveOptions(time_limit_s=0.2, shadow_prices=False))
+    assert result.status.has_plan
+
+
+def test_max_served_scale_shares_its_time_limit_between_its_stages(solve_toy, monkeypatch):
+    from tests.test_formulation import BOTH
+
+    limits: list[float] = []
+    real_run = solve_module._run
+
+    def recording_run(model: object, options: SolveOptions, *args: object, **kw: object) -> Run:
+        limits.append(options.time_limit_s)
+        return real_run(model, options, *args, **kw)
+
+    monkeypatch.setattr(solve_module, "_run", recording_run)
+    problem = toy_problem(objective="max_served_scale", systems=["toy-b"])
+    problem["sites"][0]["power_mw"] = 0.1
+    plan = solve_toy(problem, BOTH, time_limit_s=10, shadow_prices=False)
+    assert plan.served_scale == pytest.approx(2.4)
+    first, second = limits[:2]
+    assert first <= 10 * solve_module.SCALE_STAGE_SHARE
+    assert second < 10  # what the first stage left, not the whole limit again
