@@ -490,14 +490,16 @@ def test_the_time_limit_counts_candidate_generation(toy_file: Path, monkeypatch)
     assert 0 < limits[0] <= 4.7
 
 
-def test_no_time_left_for_values_is_noted_in_the_plan(solve_toy, monkeypatch) -> None:
-    # test_formulation's toy whose power binding is worth $150k, with no time left to value
-    # it: the binding is reported without a value, and a note says why
+@pytest.mark.parametrize("short", ["MIN_MARGINAL_SECONDS", "MARGINAL_OVER_LP"])
+def test_no_time_left_for_values_is_noted_in_the_plan(solve_toy, monkeypatch, short) -> None:
+    # test_formulation's toy whose power binding is worth $150k, with less time left than a
+    # re-solve needs (at all, or measured by the LP's time): the binding is reported without
+    # a value, and a note says why
     from tests.test_formulation import BOTH
 
     problem = toy_problem()
     problem["sites"][0]["power_mw"] = 0.065
-    monkeypatch.setattr(solve_module, "MIN_MARGINAL_SECONDS", 1e9)
+    monkeypatch.setattr(solve_module, short, 1e9)
     plan = solve_toy(problem, BOTH)
     assert [b.value_usd for b in plan.bindings if b.kind == "power"] == [None]
     assert any(n.startswith("values of 1 binding limit(s) not computed") for n in plan.notes)
@@ -531,3 +533,14 @@ def test_max_served_scale_shares_its_time_limit_between_its_stages(solve_toy, mo
     first, second = limits[:2]
     assert first <= 10 * solve_module.SCALE_STAGE_SHARE
     assert second < 10  # what the first stage left, not the whole limit again
+
+
+def test_no_mip_child_is_started_without_time_to_solve(monkeypatch) -> None:
+    # a child's time is what is left less the kill grace and two builds (loading its plan):
+    # with a build as long as the time left, a child would only be started to be killed
+    stages = solve_module._Stages(object(), SolveOptions(time_limit_s=3.0), time.perf_counter())
+    stages.first_solve_seconds = stages.build_seconds = 2.0
+    monkeypatch.setattr(solve_module, "_solve_in_child",
+                        lambda *args: pytest.fail("a child with no time"))
+    assert not stages.child_has_time()
+    assert stages._mip(object(), 1.0) is None
