@@ -86,13 +86,17 @@ def _start_worker(stopped: Any, interruptible: bool) -> None:
 
 def _solve_in_worker(problem: Path, variant: Variant, options: SolveOptions) -> Outcome:
     """`_solve_one` in a pool worker. The worker was forked with Ctrl-C ignored
-    (`planner.forkserver_preload`) and takes Python's handler back here; a Ctrl-C it missed
+    (`planner.forkserver_preload`) and takes Python's handler for the task only (an idle
+    worker interrupted in the executor's loop dies with a traceback); a Ctrl-C it missed
     meanwhile is seen in the event the parent sets."""
     if _interruptible:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    if _stopped is not None and _stopped.is_set():
-        return not_solved(variant.label)
-    return _solve_one(problem, variant, options)
+    try:
+        if _stopped is not None and _stopped.is_set():
+            return not_solved(variant.label)
+        return _solve_one(problem, variant, options)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def summarize(exc: NoPlanError) -> str:
@@ -146,7 +150,6 @@ def run_compare(
     else:
         _solve_in_pool(problem, todo, options, workers, take)
     return [outcomes.get(v.label) or not_solved(v.label) for v in todo]
-
 
 
 GRACE_S = 10.0

@@ -390,6 +390,8 @@ class _Stages:
         self.build_seconds = time.perf_counter() - began
         if _big_fleet(self.data) and self.may_run_beside() and self.child_has_time():
             self.launch_full()
+        if self.left() <= MIN_STAGE_SECONDS:  # handing the LP to HiGHS alone takes seconds
+            return
         solver = _highs(self.options)
         data = self.data
         for attempt in range(REPAIR_ROUNDS + 1):
