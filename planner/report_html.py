@@ -21,7 +21,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeGuard
 
 import pandas as pd
 
@@ -97,7 +97,7 @@ def _system_dashes(systems: Iterable[str], vendors: dict[str, str] | None = None
 # number formatting
 
 
-def _isnum(value: Any) -> bool:
+def _isnum(value: Any) -> TypeGuard[float]:
     if value is None or isinstance(value, bool):
         return False
     try:
@@ -948,7 +948,7 @@ def _sweep_chart(frame: pd.DataFrame, axes: Sequence[str]) -> str:
                 ok = group[has_plan & group[key].map(_isnum)]
                 xs = [xpos[v] for v in ok[x]]
                 ax.plot(xs, ok[key].astype(float), marker="o", markersize=5, color=color,
-                        linewidth=2, label=None if label is None else f"{short(series)} = {label}")
+                        linewidth=2, label=None if label is None else f"{short(series or '')} = {label}")
                 if len(groups) == 1:
                     for xv, yv in zip(xs, ok[key].astype(float), strict=True):
                         ax.annotate(fmt(yv), (xv, yv), xytext=(0, 7), textcoords="offset points",
@@ -1012,7 +1012,8 @@ def sweep_html(frame: pd.DataFrame, axes: list[str]) -> str:
          + ("; ✕ on the x axis marks a point without a plan." if len(bad) else "."),
          lambda: _sweep_chart(frame, axes)),
     ])
-    columns = [*[(a.split(".")[-1].replace("_", " "), True) for a in axes], ("status", False)]
+    columns: list[tuple[str, bool | str]] = [
+        *[(a.split(".")[-1].replace("_", " "), True) for a in axes], ("status", False)]
     headers = {"total_tco_usd": "TCO", "usd_per_million_output_tokens": "$/M out tok",
                "accelerators": "accel.", "peak_power_mw": "peak MW", "racks": "racks",
                "output_tokens_per_s_per_mw": "tok/s/MW"}

@@ -7,6 +7,7 @@ the key, never a silently ignored setting. Units are part of every field name.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -719,11 +720,11 @@ def _no_duplicates(ids: list[str], what: str) -> None:
         seen.add(i)
 
 
-def site_value(value: float | dict[str, float] | None, period: str) -> float:
+def site_value(value: float | Mapping[str, float] | None, period: str) -> float:
     """A site's per-period quantity (scalar or mapping); +inf when not set."""
     if value is None:
         return math.inf
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return float(value[period])
     return float(value)
 

@@ -248,7 +248,7 @@ def _fit_stack(pr: _Predictor, groups: pd.DataFrame, start: Params, rounds: int)
             else:
                 cands = np.clip(cur * span ** np.linspace(-1, 1, 7), lo, hi)
             for v in np.unique(cands):
-                trial = replace(best, **{name: float(v)})
+                trial = best.with_values(**{name: float(v)})
                 val = loss_of(trial)
                 if val < best_loss - 1e-12:
                     best, best_loss = trial, val

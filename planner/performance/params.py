@@ -53,7 +53,8 @@ class Params:
         return self.compute_eff_fp8
 
     def with_values(self, **values: float) -> Params:
-        return replace(self, **values)
+        changed: dict[str, Any] = dict(values)  # every tuned field is a float
+        return replace(self, **changed)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}

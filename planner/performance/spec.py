@@ -25,7 +25,7 @@ class WorkloadSpec:
     def from_workload(cls, w: Workload) -> WorkloadSpec:
         """Build from a problem file's workload entry."""
         return cls(
-            model=w.model, precision=Precision(w.precision), input_tokens=w.input_tokens,
+            model=w.model, precision=w.precisions[0], input_tokens=w.input_tokens,
             output_tokens=w.output_tokens, ttft_ms=w.slo.ttft_ms, tpot_ms=w.slo.tpot_ms,
             speculative=w.speculative, disaggregated=w.disaggregated, name=w.id,
         )
