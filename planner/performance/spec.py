@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from planner.schema import Precision, Speculative, Workload
+from planner.schema import Precision, Speculative
 
 
 @dataclass(frozen=True)
@@ -20,12 +20,3 @@ class WorkloadSpec:
     speculative: Speculative | None = None
     disaggregated: bool = True
     name: str = "w"
-
-    @classmethod
-    def from_workload(cls, w: Workload) -> WorkloadSpec:
-        """Build from a problem file's workload entry."""
-        return cls(
-            model=w.model, precision=w.precisions[0], input_tokens=w.input_tokens,
-            output_tokens=w.output_tokens, ttft_ms=w.slo.ttft_ms, tpot_ms=w.slo.tpot_ms,
-            speculative=w.speculative, disaggregated=w.disaggregated, name=w.id,
-        )
