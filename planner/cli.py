@@ -97,6 +97,13 @@ def guarded(func: Any) -> Any:
             raise
         except (PlannerError, KeyboardInterrupt) as exc:
             fail(exc)
+        except OSError as exc:  # a write the checks of --out and --report could not foresee
+            if _state["debug"]:
+                raise
+            where = f"{exc.filename}: " if exc.filename else ""
+            err.print(f"[bold red]error:[/bold red] {where}{exc.strerror or exc} (earlier results "
+                      "there are intact)", highlight=False)
+            raise typer.Exit(1) from None
         except Exception as exc:
             if _state["debug"]:
                 raise
@@ -128,10 +135,41 @@ TimeOpt = Annotated[float, typer.Option(
 GapOpt = Annotated[float, typer.Option("--gap", help="Relative MIP gap to stop at.", min=0.0, max=1.0)]
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="HiGHS threads.", min=1)]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
-ReportOpt = Annotated[
-    Path | None, typer.Option("--report", help="Write a self-contained HTML report with charts.")
-]
-OutOpt = Annotated[Path | None, typer.Option("--out", help="Write every table (CSV) and JSON here.")]
+
+
+def _writable_directory(path: Path | None) -> Path | None:
+    """--out: checked before any solve, so a run does not end in a write that cannot work."""
+    if path is not None:
+        _check_writable(path, directory=True)
+    return path
+
+
+def _writable_file(path: Path | None) -> Path | None:
+    if path is not None:
+        _check_writable(path, directory=False)
+    return path
+
+
+def _check_writable(path: Path, directory: bool) -> None:
+    import os
+
+    if path.exists() and path.is_dir() != directory:
+        raise typer.BadParameter(f"{path} exists and is a {'file' if directory else 'directory'}"
+                                 f"; expected a {'directory' if directory else 'file'} path")
+    existing = path if path.exists() else path.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise typer.BadParameter(f"{existing} is a file, so {path} cannot be created")
+    if not os.access(existing, os.W_OK):
+        raise typer.BadParameter(f"{existing} is not writable")
+
+
+ReportOpt = Annotated[Path | None, typer.Option(
+    "--report", help="Write a self-contained HTML report with charts.",
+    callback=_writable_file)]
+OutOpt = Annotated[Path | None, typer.Option(
+    "--out", help="Write every table (CSV) and JSON here.", callback=_writable_directory)]
 
 
 def _overrides(power: list[str] | None, demand: Path | None, vendor: list[str] | None,
@@ -308,7 +346,7 @@ def sweep(
     format: FormatOpt = Format.table,
     out_dir: OutOpt = None,
     chart: Annotated[Path | None, typer.Option("--chart", help="Write a PNG chart of the "
-                                               "headline metrics.")] = None,
+                                               "headline metrics.", callback=_writable_file)] = None,
     report: ReportOpt = None,
     quiet: QuietOpt = False,
 ) -> None:

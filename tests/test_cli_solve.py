@@ -102,6 +102,43 @@ def test_failed_run_leaves_previous_results_intact(toy_file, tmp_path):
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+@pytest.mark.parametrize("flag, target, expected", [
+    ("--out", "a-file", "a-file exists and is a file; expected a directory"),
+    ("--out", "a-file/plan", "a-file is a file, so"),
+    ("--report", "a-dir", "a-dir exists and is a directory; expected a file"),
+])
+def test_an_output_path_that_cannot_be_written_is_refused_before_solving(
+        toy_file, tmp_path, monkeypatch, flag, target, expected):
+    import planner.pipeline as pipeline
+
+    (tmp_path / "a-file").write_text("keep")
+    (tmp_path / "a-dir").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(pipeline, "solve_problem", lambda *a, **k: pytest.fail("solved"))
+    result = runner.invoke(app, ["solve", str(toy_file), flag, target])
+    assert result.exit_code == 2
+    assert expected in " ".join(result.stderr.replace("│", " ").split())
+    assert "Traceback" not in result.stderr and (tmp_path / "a-file").read_text() == "keep"
+
+
+def test_a_write_that_fails_says_so_and_keeps_earlier_results(toy_file, tmp_path, monkeypatch):
+    import planner.report as report
+
+    out = tmp_path / "plan"
+    assert runner.invoke(app, ["solve", str(toy_file), "--out", str(out)]).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def disk_full(directory: Path, files: object) -> None:
+        raise OSError(28, "No space left on device", str(directory / "plan.json"))
+
+    monkeypatch.setattr(report, "write_atomically", disk_full)
+    result = runner.invoke(app, ["solve", str(toy_file), "--out", str(out)])
+    assert result.exit_code == 1
+    assert "plan.json: No space left on device (earlier results there are intact)" in \
+        " ".join(result.stderr.split())
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
 def test_csv_format_prints_each_table(toy_file):
     result = runner.invoke(app, ["solve", str(toy_file), "--format", "csv"])
     assert result.exit_code == 0
