@@ -361,14 +361,14 @@ def sweep(
         frame = run_sweep(problem, axes, _overrides(power_budget, demand, vendor, system),
                           _options(time_limit, gap, threads),
                           on_done=(lambda _r: bar.advance(task)) if bar else None)
-    if chart is not None and not (frame["status"] == INTERRUPTED).any():
+    rows = frame.to_dict(orient="records")
+    unsolved = sum(row["status"] == INTERRUPTED for row in rows)
+    if chart is not None and not unsolved:
         import tempfile
 
         tmp = Path(tempfile.mkdtemp(dir=chart.parent if chart.parent.exists() else None))
         sweep_chart(frame, axes, tmp / chart.name).replace(chart)
         tmp.rmdir()
-    rows = frame.to_dict(orient="records")
-    unsolved = sum(row["status"] == INTERRUPTED for row in rows)
     if out_dir is not None and not unsolved:
         write_atomically(out_dir, {"sweep.json": to_json({"rows": rows}),
                                    "sweep.csv": tables_to_csv({"sweep": frame})})

@@ -5,7 +5,7 @@ handles it (it kills its MIP children and keeps what they reported). The forkser
 with SIGINT ignored (`solve.start_forkserver`), because it ignores SIGINT itself only once its
 imports are done and an interrupt before that printed a traceback. The processes it forks
 start with SIGINT ignored too: a MIP child leaves Ctrl-C to its parent, and `compare`'s
-workers take it back when a task starts (`compare._solve_one`). A process given Python's
+workers take it back while they solve (`compare._solve_in_worker`). A process given Python's
 handler from birth died on Ctrl-C while it read its start data, and its parent got a
 BrokenPipeError (`planner compare` on bench large, Ctrl-C 4 s in).
 """
