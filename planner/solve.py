@@ -7,6 +7,7 @@ by how much. Binding limits (power, racks, supply) are valued by re-solving with
 
 from __future__ import annotations
 
+import logging
 import math
 import multiprocessing
 import os
@@ -120,7 +121,13 @@ _TERMINATION = {
 
 class _Highs(Highs):
     """Pyomo's HiGHS interface plus a MIP start: `warm_start` maps id(Pyomo variable) to a value
-    handed to HiGHS (setSolution) before it runs."""
+    handed to HiGHS (setSolution) before it runs; and Ctrl-C that stops HiGHS with what it has.
+
+    Pyomo runs HiGHS in this thread with highspy's keyboard-interrupt callbacks on. A Ctrl-C
+    during the run raises KeyboardInterrupt inside one of those Python callbacks, and highspy
+    1.16 drops it: the solve went on to its time limit as if nothing had happened (bench
+    large, Ctrl-C 5–7 s into `planner solve`). So during the run Ctrl-C only sets a flag
+    (`interrupt_held`), and our own interrupt callbacks tell HiGHS to stop."""
 
     def __init__(self, **kwds: Any) -> None:
         # Pyomo re-runs __init__ on every new instance (set_instance → _reinit), so a start
@@ -131,6 +138,8 @@ class _Highs(Highs):
         self.warm_start = start
         self.progress = progress
         """Called whenever HiGHS logs a MIP line or finds a better plan (`Progress`)."""
+        self.asked_to_stop = False
+        """Ctrl-C came during the last run (HiGHS stopped, or had just finished)."""
 
     def _solve(self) -> Any:
         if self.warm_start and self._solver_model is not None:
@@ -157,7 +166,38 @@ class _Highs(Highs):
 
             self._solver_model.cbMipImprovingSolution.subscribe(improved)
             self._solver_model.cbMipLogging.subscribe(logged)
-        return super()._solve()
+        asked: list[int] = []
+
+        def stop_if_asked(event: Any) -> None:
+            if asked:
+                event.interrupt()
+
+        hooks = [] if self._solver_model is None else [
+            getattr(self._solver_model, name) for name in INTERRUPT_CALLBACKS]
+        for hook in hooks:
+            hook.subscribe(stop_if_asked)
+        try:
+            with interrupt_held(asked):
+                results = super()._solve()
+        finally:
+            for hook in hooks:
+                hook.unsubscribe(stop_if_asked)
+        self.asked_to_stop = bool(asked)
+        return results
+
+
+INTERRUPT_CALLBACKS = ("cbSimplexInterrupt", "cbIpmInterrupt", "cbMipInterrupt")
+"""HiGHS's callbacks that may stop a run (`_Highs`)."""
+
+
+class _KnownInterrupt(logging.Filter):
+    """Pyomo warns of HiGHS's kInterrupt status as unhandled; `_run` handles it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "kInterrupt" not in record.getMessage()
+
+
+logging.getLogger("pyomo.contrib.solver.solvers.highs").addFilter(_KnownInterrupt())
 
 
 Progress = Callable[[float, float, dict[int, float] | None], None]
@@ -203,8 +243,11 @@ def _run(model: pyo.ConcreteModel, options: SolveOptions,
     solver.warm_start = warm_start or {}
     solver.progress = progress
     results = solver.solve(model)
-    interrupted = results.termination_condition == TerminationCondition.interrupted
+    interrupted = (results.termination_condition == TerminationCondition.interrupted
+                   or solver.asked_to_stop)
     status = _TERMINATION.get(results.termination_condition, Status.error)
+    if solver.asked_to_stop and results.termination_condition == TerminationCondition.unknown:
+        status = Status.interrupted  # HiGHS's kInterrupt, which Pyomo does not map
     has_solution = results.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)
     if status in (Status.feasible, Status.interrupted) and not has_solution:
         status = Status.no_solution
@@ -479,6 +522,8 @@ class _Stages:
         # 2.2 s), then over all pairs with the time left
         values, improved = self._start(), 0
         for data in (self._restricted_data(), self.data):
+            if self.interrupted:  # Ctrl-C in the first pass ends the polish, not just the pass
+                break
             values, better = polish(data, values, deadline, solve_period)
             improved += better
         if improved:
@@ -715,14 +760,16 @@ def _sigint_handled_by(handler: Any) -> Iterator[Any]:
 
 
 @contextmanager
-def interrupt_held() -> Iterator[list[int]]:
-    """Ctrl-C inside the block waits for its end: the list yielded is empty after the block
-    unless Ctrl-C came meanwhile (and was not ignored by the process)."""
-    caught: list[int] = []
-    with _sigint_handled_by(lambda signum, frame: caught.append(signum)) as previous:
+def interrupt_held(caught: list[int] | None = None) -> Iterator[list[int]]:
+    """Ctrl-C inside the block is noted in the list yielded (`caught`, if given) instead of
+    raised, for the code in and after the block to act on. Where the process ignores Ctrl-C,
+    nothing changes and the list stays empty."""
+    caught = [] if caught is None else caught
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         yield caught
-    if previous is signal.SIG_IGN:
-        caught.clear()
+        return
+    with _sigint_handled_by(lambda signum, frame: caught.append(signum)):
+        yield caught
 
 
 def _start_holding_interrupt(process: Any) -> bool:

@@ -544,3 +544,41 @@ def test_no_mip_child_is_started_without_time_to_solve(monkeypatch) -> None:
                         lambda *args: pytest.fail("a child with no time"))
     assert not stages.child_has_time()
     assert stages._mip(object(), 1.0) is None
+
+
+def test_a_real_ctrl_c_stops_highs_in_this_process(medium: Path) -> None:
+    # SIGINT while HiGHS runs here: highspy 1.16 dropped the KeyboardInterrupt its callback
+    # raised and the MIP went on to its limit; now HiGHS stops and the run says so
+    import threading
+
+    inputs = load_problem(medium)
+    model = build_model(build_data(inputs, candidates_for(inputs)))
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        run = solve_module._run(model, SolveOptions(time_limit_s=120, mip_gap=0.0))
+    finally:
+        timer.cancel()
+    assert run.interrupted
+    assert run.status in (Status.feasible, Status.no_solution)
+
+
+def test_ctrl_c_in_the_first_polish_pass_skips_the_second(medium: Path, monkeypatch) -> None:
+    # the polish runs over the pairs in use, then over all pairs: Ctrl-C in the first ended
+    # only that pass, and the second polished on for its whole share (9 s on bench large)
+    inputs = load_problem(medium)
+    data = build_data(inputs, candidates_for(inputs))
+    passes: list[int] = []
+
+    def interrupted_pass(pass_data: object, values: dict, deadline: float,
+                         solve_period: object) -> tuple[dict, int]:
+        passes.append(len(pass_data.kl))
+        stages.interrupted = True  # as `solve_period` sets it after HiGHS stopped on Ctrl-C
+        return values, 0
+
+    monkeypatch.setattr(solve_module, "polish", interrupted_pass)
+    stages = solve_module._Stages(data, SolveOptions(time_limit_s=30, shadow_prices=False),
+                                  time.perf_counter())
+    stages.relaxation()
+    stages.polish(share=1.0)
+    assert len(passes) == 1
