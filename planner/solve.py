@@ -142,30 +142,40 @@ class _Highs(Highs):
         """Ctrl-C came during the last run (HiGHS stopped, or had just finished)."""
 
     def _solve(self) -> Any:
-        if self.warm_start and self._solver_model is not None:
-            index = self._pyomo_var_to_solver_var_map
-            pairs = [(index[v], value) for v, value in self.warm_start.items() if v in index]
-            if pairs:
-                import numpy as np
+        if self._solver_model is not None:
+            self._hand_over_start()
+            self._report_progress()
+        return self._solve_until_ctrl_c()
 
-                cols = np.array([c for c, _ in pairs], dtype=np.int32)
-                vals = np.array([v for _, v in pairs], dtype=np.float64)
-                self._solver_model.setSolution(len(pairs), cols, vals)
-        if self.progress is not None and self._solver_model is not None:
-            report, columns = self.progress, dict(self._pyomo_var_to_solver_var_map)
+    def _hand_over_start(self) -> None:
+        index = self._pyomo_var_to_solver_var_map
+        pairs = [(index[v], value) for v, value in self.warm_start.items() if v in index]
+        if pairs:
+            import numpy as np
 
-            def improved(event: Any) -> None:
-                out = event.data_out
-                solution = out.mip_solution
-                report(out.mip_dual_bound, out.objective_function_value,
-                       {var: float(solution[col]) for var, col in columns.items()})
+            cols = np.array([c for c, _ in pairs], dtype=np.int32)
+            vals = np.array([v for _, v in pairs], dtype=np.float64)
+            self._solver_model.setSolution(len(pairs), cols, vals)
 
-            def logged(event: Any) -> None:
-                out = event.data_out
-                report(out.mip_dual_bound, out.mip_primal_bound, None)
+    def _report_progress(self) -> None:
+        if self.progress is None:
+            return
+        report, columns = self.progress, dict(self._pyomo_var_to_solver_var_map)
 
-            self._solver_model.cbMipImprovingSolution.subscribe(improved)
-            self._solver_model.cbMipLogging.subscribe(logged)
+        def improved(event: Any) -> None:
+            out = event.data_out
+            solution = out.mip_solution
+            report(out.mip_dual_bound, out.objective_function_value,
+                   {var: float(solution[col]) for var, col in columns.items()})
+
+        def logged(event: Any) -> None:
+            out = event.data_out
+            report(out.mip_dual_bound, out.mip_primal_bound, None)
+
+        self._solver_model.cbMipImprovingSolution.subscribe(improved)
+        self._solver_model.cbMipLogging.subscribe(logged)
+
+    def _solve_until_ctrl_c(self) -> Any:
         asked: list[int] = []
 
         def stop_if_asked(event: Any) -> None:
