@@ -321,7 +321,8 @@ def solve(data: ModelData, options: SolveOptions | None = None) -> SolveResult:
                 _note_unvalued(result)
             except KeyboardInterrupt:
                 result.interrupted = True
-                result.message = "interrupted while valuing binding limits; values not computed"
+                result.message = "interrupted (Ctrl-C) while valuing binding limits; values not computed"
+                result.data = replace(result.data, notes=[*result.data.notes, result.message])
     result.seconds = time.perf_counter() - started
     return result
 
@@ -1244,6 +1245,8 @@ def marginal_values(
         else:
             changed = replace(data, max_purchases={**data.max_purchases, b.site: int(b.limit) + 1})
         again = _two_stage(changed, quick, time.perf_counter())
+        if again.interrupted:  # its cost is not the re-solve's: no value, and no more re-solves
+            raise KeyboardInterrupt
         value = (base_cost_musd - again.objective) * USD if again.status.has_plan else None
         valued.append(replace(b, value_usd=None if value is None else max(0.0, value)))
     return valued

@@ -582,3 +582,26 @@ def test_ctrl_c_in_the_first_polish_pass_skips_the_second(medium: Path, monkeypa
     stages.relaxation()
     stages.polish(share=1.0)
     assert len(passes) == 1
+
+
+def test_ctrl_c_while_valuing_binding_limits_keeps_the_plan_without_values(solve_toy,
+                                                                            monkeypatch):
+    # the re-solve that values a binding limit stops on Ctrl-C: its cost is no value, the
+    # re-solves after it do not run, and the plan says so
+    from tests.test_formulation import BOTH
+
+    real, calls = solve_module._two_stage, []
+
+    def interrupted_resolves(data: object, options: SolveOptions, started: float) -> object:
+        calls.append(options.time_limit_s)
+        result = real(data, options, started)
+        result.interrupted = len(calls) > 1  # the main solve ends; its first re-solve is cut
+        return result
+
+    monkeypatch.setattr(solve_module, "_two_stage", interrupted_resolves)
+    problem = toy_problem()
+    problem["sites"][0]["power_mw"] = 0.065
+    plan = solve_toy(problem, BOTH)
+    assert len(calls) == 2
+    assert plan.interrupted and [b.value_usd for b in plan.bindings] == [None]
+    assert "interrupted (Ctrl-C) while valuing binding limits; values not computed" in plan.notes
