@@ -1152,9 +1152,11 @@ def diagnose(data: ModelData, options: SolveOptions) -> list[str]:
     limits = replace(DIAGNOSIS_LIMIT, time_limit_s=min(options.time_limit_s,
                                                         DIAGNOSIS_LIMIT.time_limit_s),
                      threads=options.threads, verbose=options.verbose)
-    status, *_ = _run(model, limits)
-    if not status.has_plan:
-        return [f"the elastic re-solve ended {status.value}"]
+    run = _run(model, limits)
+    if run.interrupted:  # a diagnosis cut short could name the wrong limits
+        raise KeyboardInterrupt
+    if not run.status.has_plan:
+        return [f"the elastic re-solve ended {run.status.value}"]
     lines: list[tuple[float, str]] = []
     for (w, p), var in getattr(model, "unserved", {}).items():
         short = (var.value or 0.0) * RATE

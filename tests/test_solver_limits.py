@@ -605,3 +605,19 @@ def test_ctrl_c_while_valuing_binding_limits_keeps_the_plan_without_values(solve
     assert len(calls) == 2
     assert plan.interrupted and [b.value_usd for b in plan.bindings] == [None]
     assert "interrupted (Ctrl-C) while valuing binding limits; values not computed" in plan.notes
+
+
+def test_ctrl_c_during_the_diagnosis_of_an_infeasible_problem_exits_130(toy_file: Path,
+                                                                       monkeypatch) -> None:
+    # a diagnosis cut short could name the wrong limits: Ctrl-C there is Ctrl-C before a plan
+    real_run = solve_module._run
+
+    def interrupted_elastic(model: object, options: SolveOptions, *args: object,
+                            **kwargs: object) -> Run:
+        run = real_run(model, options, *args, **kwargs)
+        return run._replace(interrupted=True) if getattr(model, "elastic", False) else run
+
+    monkeypatch.setattr(solve_module, "_run", interrupted_elastic)
+    result = runner.invoke(app, ["solve", str(toy_file), "--power-budget", "5kW"])
+    assert result.exit_code == 130
+    assert "interrupted (Ctrl-C) before any plan was found" in result.stderr
