@@ -1120,7 +1120,8 @@ def _second_stage_min_cost(
     model.objective.deactivate()
     model.alpha_floor = pyo.Constraint(expr=model.alpha >= alpha * (1 - options.mip_gap) - 1e-9)
     model.min_cost = pyo.Objective(expr=model.cost, sense=pyo.minimize)
-    status, objective, bound, gap, _ = _run(model, options)
+    status, objective, bound, gap, interrupted = _run(model, options)
+    result.interrupted |= interrupted
     if status.has_plan:
         result.status = Status.optimal if result.status == Status.optimal else result.status
         result.objective, result.bound, result.gap = objective, bound, gap
