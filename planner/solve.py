@@ -180,7 +180,8 @@ class _Highs(Highs):
         bound as it rises (`progress`): HiGHS logs a line, and so calls cbMipLogging, only
         every few seconds, while its bound rises in the root's every cut round (bench large:
         61.94 after 1.9 s and 62.12 after 8.9 s, where the log said 61.70 and then 62.04 at
-        5.8 s)."""
+        5.8 s). HiGHS makes that check only in the top-level MIP (`checkLimits` skips it in
+        sub-MIPs), so the bound is always the whole model's."""
         asked: list[int] = []
         report = self.progress
 
