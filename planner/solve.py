@@ -137,14 +137,15 @@ class _Highs(Highs):
         super().__init__(**kwds)
         self.warm_start = start
         self.progress = progress
-        """Called whenever HiGHS logs a MIP line or finds a better plan (`Progress`)."""
+        """Called at HiGHS's MIP interrupt checks (its bound) and with every better plan
+        (`Progress`)."""
         self.asked_to_stop = False
         """Ctrl-C came during the last run (HiGHS stopped, or had just finished)."""
 
     def _solve(self) -> Any:
         if self._solver_model is not None:
             self._hand_over_start()
-            self._report_progress()
+            self._report_better_plans()
         return self._solve_until_ctrl_c()
 
     def _hand_over_start(self) -> None:
@@ -157,7 +158,7 @@ class _Highs(Highs):
             vals = np.array([v for _, v in pairs], dtype=np.float64)
             self._solver_model.setSolution(len(pairs), cols, vals)
 
-    def _report_progress(self) -> None:
+    def _report_better_plans(self) -> None:
         if self.progress is None:
             return
         report, columns = self.progress, dict(self._pyomo_var_to_solver_var_map)
@@ -168,12 +169,9 @@ class _Highs(Highs):
             report(out.mip_dual_bound, out.objective_function_value,
                    {var: float(solution[col]) for var, col in columns.items()})
 
-        def logged(event: Any) -> None:
-            out = event.data_out
-            report(out.mip_dual_bound, out.mip_primal_bound, None)
-
+        # the bound goes out at every interrupt check (`_solve_until_ctrl_c`), which comes
+        # at least as often as a log line and carries the same bound
         self._solver_model.cbMipImprovingSolution.subscribe(improved)
-        self._solver_model.cbMipLogging.subscribe(logged)
 
     def _solve_until_ctrl_c(self) -> Any:
         """Run HiGHS; its interrupt callbacks stop it on Ctrl-C. The MIP's also report the
@@ -337,7 +335,7 @@ def solve(data: ModelData, options: SolveOptions | None = None) -> SolveResult:
             except KeyboardInterrupt:
                 result.interrupted = True
                 result.message = "interrupted (Ctrl-C) while valuing binding limits; values not computed"
-                result.data = replace(result.data, notes=[*result.data.notes, result.message])
+                _add_note(result, result.message)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -853,8 +851,8 @@ def _start_forkserver() -> None:
 def start_forkserver() -> None:
     """Start the forkserver now (a few ms; it imports planner in the background) with Ctrl-C
     ignored from its first instruction: it ignores SIGINT itself only once its imports are
-    done, and until then Ctrl-C in a terminal made it print a traceback.
-    `planner.forkserver_preload` gives the processes it forks Python's handler back."""
+    done, and until then Ctrl-C in a terminal made it print a traceback. The processes it
+    forks start with Ctrl-C ignored too (`planner.forkserver_preload`)."""
     from multiprocessing import forkserver
 
     forkserver_context()
@@ -1068,9 +1066,8 @@ def _note_unvalued(result: SolveResult) -> None:
     """Say so when the time limit left binding limits without a value."""
     unvalued = [b for b in result.bindings[:MAX_MARGINAL_RESOLVES] if b.value_usd is None]
     if unvalued:
-        note = (f"values of {len(unvalued)} binding limit(s) not computed: the time limit was "
-                "used up (raise --time-limit)")
-        result.data = replace(result.data, notes=[*result.data.notes, note])
+        _add_note(result, f"values of {len(unvalued)} binding limit(s) not computed: the time "
+                  "limit was used up (raise --time-limit)")
 
 
 def _note_limits(result: SolveResult) -> None:
@@ -1081,7 +1078,12 @@ def _note_limits(result: SolveResult) -> None:
     bound = f"{result.bound:,.4f} $M" if math.isfinite(result.bound) else "unknown"
     gap = f"{result.gap:.3%}" if math.isfinite(result.gap) else "unknown"
     result.message = f"{why}: best plan found so far, gap {gap} (lower bound {bound})"
-    result.data = replace(result.data, notes=[*result.data.notes, result.message])
+    _add_note(result, result.message)
+
+
+def _add_note(result: SolveResult, note: str) -> None:
+    """Append `note` to the notes the plan will carry (`ModelData.notes`)."""
+    result.data = replace(result.data, notes=[*result.data.notes, note])
 
 
 def coefficient_ranges(model: pyo.ConcreteModel) -> dict[str, tuple[float, float]]:
