@@ -27,6 +27,7 @@ from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondi
 from pyomo.contrib.solver.solvers.highs import Highs
 
 from planner.coefficients import RATE, USD, ModelData, rack_count
+from planner.decompose import period_bound, relaxed
 from planner.formulation import build_model, pool_keys, serving_rate
 from planner.polish import POLISH_GAP, Values, polish
 from planner.schema import Objective
@@ -373,6 +374,8 @@ def _two_stage(data: ModelData, options: SolveOptions, started: float) -> SolveR
             state.restricted(share=RESTRICTED_SHARE)
         if state.go_on():
             state.polish(share=POLISH_SHARE)
+        if state.go_on() and state.full_child is None:
+            state.periods(share=PERIODS_SHARE)
         if state.go_on() or state.full_child is not None:
             state.full()
     except KeyboardInterrupt:
@@ -393,6 +396,9 @@ POLISH_SHARE = 0.4
 """Share of the time left after the restricted MIP for polishing its plan period by period
 (`planner.polish`) when the full MIP runs after it, in this process; alongside a full MIP
 child, the polish takes the time until the child answers."""
+PERIODS_SHARE = 0.3
+"""Share of the time left after the polish for the period relaxation's bound
+(`planner.decompose`) when the full MIP runs after it in this process."""
 MIP_OVER_LP = 100.0
 """A MIP stage runs in this process only when the time it may use is at least this many times
 what the LP took; otherwise in a child process killed when the time is up (`_solve_in_child`).
@@ -535,12 +541,6 @@ class _Stages:
         if self.full_child is not None:
             deadline = self.full_child.deadline - CHILD_GRACE_S - 2 * self.build_seconds
 
-        def solve_period(model: pyo.ConcreteModel, start: Values, limit_s: float) -> Run:
-            options = replace(self.options, time_limit_s=limit_s, mip_gap=POLISH_GAP)
-            run = _run(model, options, _warm_start(start, model))
-            self.interrupted |= run.interrupted
-            return run
-
         # first over the pairs in use, whose period MIPs HiGHS closes in a fraction of a second
         # (bench large: 31 pairs of 1,083; the rounded LP's plan from $64.36M to $63.16M in
         # 2.2 s), then over all pairs with the time left
@@ -548,10 +548,31 @@ class _Stages:
         for data in (self._restricted_data(), self.data):
             if self.interrupted:  # Ctrl-C in the first pass ends the polish, not just the pass
                 break
-            values, better = polish(data, values, deadline, solve_period)
+            values, better = polish(data, values, deadline, self._solve_period)
             improved += better
         if improved:
             model = _load(self.data, values)
+            self.consider(model, pyo.value(model.cost))
+
+    def _solve_period(self, model: pyo.ConcreteModel, start: Values, limit_s: float) -> Run:
+        """One period's MIP (of the polish or the period relaxation) from `start`."""
+        options = replace(self.options, time_limit_s=limit_s, mip_gap=POLISH_GAP)
+        run = _run(model, options, _warm_start(start, model))
+        self.interrupted |= run.interrupted
+        return run
+
+    def periods(self, share: float) -> None:
+        """Bound the whole MIP by its periods one at a time, the no-resale rule dropped
+        (`planner.decompose`), each from the best plan; take the plan they make when it is
+        cheaper."""
+        if not relaxed(self.data):
+            return
+        deadline = time.perf_counter() + self.left() * share
+        bound, joined = period_bound(self.data, self._start(), deadline, self._solve_period)
+        if math.isfinite(bound):
+            self.lower = max(self.lower, bound)
+        if joined is not None:
+            model = _load(self.data, joined)
             self.consider(model, pyo.value(model.cost))
 
     def full(self) -> None:

@@ -1,0 +1,128 @@
+"""The period relaxation (`planner.decompose`): a hand-solved bound, and against the whole MIP
+on random multi-period instances."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from planner.coefficients import build_data
+from planner.decompose import join, period_relaxation, period_relaxation_model, plan_cost
+from planner.formulation import build_model
+from planner.problem import load_problem
+from planner.schema import Objective
+from planner.solve import SolveOptions, Status, _run, _values
+from tests.conftest import candidate, candidates, toy_problem
+
+EXACT = SolveOptions(time_limit_s=30, mip_gap=0, shadow_prices=False)
+TOY_A = candidates(candidate("toy-a", 1000))
+HALF_YEARS = [{"id": "p1", "hours": 4380}, {"id": "p2", "hours": 4380}]
+
+
+def _data(write_problem, problem, table=TOY_A):
+    return build_data(load_problem(write_problem(problem)), table)
+
+
+def _periods(data):
+    """Each period's relaxation solved exactly: {period: (objective, plan)}."""
+    solved = {}
+    for period in data.periods:
+        model, _ = period_relaxation_model(data, period)
+        run = _run(model, EXACT)
+        assert run.status == Status.optimal
+        solved[period] = (run.objective, _values(model))
+    return solved
+
+
+def _whole(data):
+    run = _run(build_model(data), EXACT)
+    assert run.status == Status.optimal
+    return run.objective
+
+
+def test_falling_demand_is_where_the_bound_gives_way(write_problem):
+    # toy-a: 1,000 tok/s, $50k per system per half-year. Demand 10,000 then 5,000 tok/s: with
+    # no resale the whole MIP keeps 10 systems for both halves ($1M); one period at a time,
+    # 10 then 5 ($750k), and the plans do not join: 5 of them would be sold in p2
+    problem = toy_problem(periods=HALF_YEARS, systems=["toy-a"])
+    problem["workloads"][0]["demand"] = {"p1": 10000, "p2": 5000}
+    data = _data(write_problem, problem)
+    periods = _periods(data)
+    assert _whole(data) == pytest.approx(1.0)
+    assert sum(cost for cost, _ in periods.values()) == pytest.approx(0.75)
+    assert join(data, {p: plan for p, (_, plan) in periods.items()}) is None
+
+
+def test_growing_demand_bound_is_the_optimum(write_problem):
+    # 5,000 then 10,000 tok/s: buy 5 in each half, $250k + $500k, one period at a time too
+    problem = toy_problem(periods=HALF_YEARS, systems=["toy-a"])
+    problem["workloads"][0]["demand"] = {"p1": 5000, "p2": 10000}
+    data = _data(write_problem, problem)
+    periods = _periods(data)
+    assert sum(cost for cost, _ in periods.values()) == pytest.approx(0.75) == _whole(data)
+    joined = join(data, {p: plan for p, (_, plan) in periods.items()})
+    assert joined is not None and plan_cost(data, joined) == pytest.approx(0.75)
+    assert (joined[("buy", ("toy-a", "dc1", "p1"))], joined[("buy", ("toy-a", "dc1", "p2"))]) == (5, 5)
+
+
+def test_relaxation_charges_one_periods_capex_and_loosens_the_ties(write_problem):
+    problem = toy_problem(periods=HALF_YEARS, systems=["toy-a"],
+                          policy={"max_purchases": {"toy-a": 4}, "budget_usd": 2_000_000})
+    data = _data(write_problem, problem)
+    first, last = (period_relaxation(data, p) for p in data.periods)
+    # buy_cost is the capex still to come: $100k bought in p1, $50k in p2
+    assert data.buy_cost[("toy-a", "dc1", "p1")] == pytest.approx(0.1)
+    assert first.buy_cost == {("toy-a", "dc1", "p1"): pytest.approx(0.05)}
+    assert last.buy_cost == {("toy-a", "dc1", "p2"): pytest.approx(0.05)}
+    assert (first.max_purchases, last.max_purchases) == ({"toy-a": 4}, {"toy-a": 8})
+    assert first.budget_musd is None and first.periods == ["p1"]
+    with pytest.raises(ValueError, match="cost minimization"):
+        period_relaxation(_data(write_problem, {**problem, "objective": "max_served_scale"}),
+                          "p1")
+    assert data.objective == Objective.min_tco
+
+
+def _random_problem(seed: int) -> dict:
+    rng = random.Random(seed)
+    periods = [{"id": f"p{i + 1}", "hours": 2190} for i in range(rng.choice([2, 3]))]
+    problem = toy_problem(periods=periods, systems=["toy-a", "toy-b"])
+    problem["workloads"][0]["demand"] = {
+        p["id"]: rng.randrange(1000, 12000, 500) for p in periods}
+    problem["sites"][0].update(power_mw=rng.choice([0.06, 0.1, 1.0]), racks=rng.choice([3, 6, 50]))
+    if rng.random() < 0.5:
+        problem["existing"] = [{"site": "dc1", "system": "toy-a", "count": rng.randrange(1, 6),
+                                "retires_after": periods[0]["id"]}]
+    if rng.random() < 0.5:
+        problem["policy"] = {"max_purchases": {"toy-b": rng.randrange(2, 6)}}
+    if rng.random() < 0.5:
+        problem["sites"].append({"id": "cloud", "kind": "cloud",
+                                 "max_accelerators": rng.choice([16, 64])})
+    return problem
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_period_bound_never_passes_the_whole_mip(seed, write_problem):
+    # whole replicas of 1, 2 and 8 accelerators on two systems, falling or growing demand,
+    # power and racks that bind, existing systems that retire, purchase caps, a cloud quota
+    table = candidates(candidate("toy-a", 1000), candidate("toy-a", 140, accelerators=1),
+                       candidate("toy-b", 1200), candidate("toy-b", 330, accelerators=2))
+    data = _data(write_problem, _random_problem(seed), table)
+    whole = _run(build_model(data), EXACT)
+    if whole.status == Status.infeasible:
+        return
+    assert whole.status == Status.optimal
+    periods = _periods(data)
+    bound = sum(cost for cost, _ in periods.values())
+    assert bound <= whole.objective + 1e-9
+    joined = join(data, {p: plan for p, (_, plan) in periods.items()})
+    if joined is not None:
+        # the period plans make a plan of the whole MIP, which keeps all of its rows and costs
+        # the bound: the bound is the optimum
+        model = build_model(data)
+        for name in ("x", "n", "buy", "r", "y", "u"):
+            for index, var in getattr(model, name).items():
+                var.fix(joined.get((name, index), 0.0))
+        assert _run(model, EXACT).status == Status.optimal
+        assert plan_cost(data, joined) == pytest.approx(bound, abs=1e-9)
+        assert bound == pytest.approx(whole.objective, rel=1e-9, abs=1e-9)
