@@ -3,16 +3,24 @@ on random multi-period instances."""
 
 from __future__ import annotations
 
+import math
 import random
 
+import pyomo.environ as pyo
 import pytest
 
 from planner.coefficients import build_data
-from planner.decompose import join, period_relaxation, period_relaxation_model, plan_cost
+from planner.decompose import (
+    join,
+    period_bound,
+    period_relaxation,
+    period_relaxation_model,
+    plan_cost,
+)
 from planner.formulation import build_model
 from planner.problem import load_problem
 from planner.schema import Objective
-from planner.solve import SolveOptions, Status, _run, _values
+from planner.solve import Run, SolveOptions, Status, _run, _values
 from tests.conftest import candidate, candidates, toy_problem
 
 EXACT = SolveOptions(time_limit_s=30, mip_gap=0, shadow_prices=False)
@@ -126,3 +134,65 @@ def test_period_bound_never_passes_the_whole_mip(seed, write_problem):
         assert _run(model, EXACT).status == Status.optimal
         assert plan_cost(data, joined) == pytest.approx(bound, abs=1e-9)
         assert bound == pytest.approx(whole.objective, rel=1e-9, abs=1e-9)
+
+
+def _stages(data, values=None):
+    import time
+
+    from planner.solve import _load, _Stages
+
+    state = _Stages(data, SolveOptions(time_limit_s=30, shadow_prices=False), time.perf_counter())
+    if values is not None:
+        model = _load(data, values)
+        state.consider(model, pyo.value(model.cost))
+    return state
+
+
+def test_stage_raises_the_bound_and_takes_the_plan_the_periods_make(write_problem):
+    # growing demand: the periods' bound, $750k, is the optimum, and their plan (5 + 5) beats
+    # the plan it starts from (10 bought in p1 for $1M)
+    problem = toy_problem(periods=HALF_YEARS, systems=["toy-a"])
+    problem["workloads"][0]["demand"] = {"p1": 5000, "p2": 10000}
+    data = _data(write_problem, problem)
+    start = {("n", ("toy-a", "dc1", p)): 10.0 for p in ("p1", "p2")}
+    start |= {("buy", ("toy-a", "dc1", "p1")): 10.0, ("x", (0, "dc1", "p1")): 10.0,
+              ("x", (0, "dc1", "p2")): 10.0}
+    state = _stages(data, start)
+    assert state.best.objective == pytest.approx(1.0)
+    state.periods(share=1.0)
+    assert state.lower == pytest.approx(0.75)
+    assert state.best.objective == pytest.approx(0.75)
+    assert state.good_enough()
+
+
+def test_stage_leaves_one_period_and_the_served_scale_alone(write_problem):
+    state = _stages(_data(write_problem, toy_problem(systems=["toy-a"])))
+    state.periods(share=1.0)
+    problem = toy_problem(periods=HALF_YEARS, systems=["toy-a"], objective="max_served_scale")
+    scaled = _stages(_data(write_problem, problem))
+    scaled.periods(share=1.0)
+    assert state.lower == scaled.lower == -math.inf
+    assert state.best is None and scaled.best is None
+
+
+def test_a_period_without_a_bound_leaves_no_bound(write_problem):
+    # Ctrl-C in a period, or a period stopped before its root LP: the sum would not be a bound
+    import time
+
+    problem = toy_problem(periods=HALF_YEARS, systems=["toy-a"])
+    data = _data(write_problem, problem)
+    solved = []
+
+    def solve_period(interrupted, bound):
+        def run(model, start, limit_s):
+            solved.append(limit_s)
+            return Run(Status.feasible, 1.0, bound, 0.0, interrupted)
+        return run
+
+    later = time.perf_counter() + 10
+    assert math.isnan(period_bound(data, {}, later, solve_period(True, 0.5))[0])
+    assert math.isnan(period_bound(data, {}, later, solve_period(False, math.nan))[0])
+    assert len(solved) == 2  # each stopped at its first period
+    assert math.isnan(period_bound(data, {}, time.perf_counter(), solve_period(False, 0.5))[0])
+    assert len(solved) == 2  # no time: no period solved
+    assert period_bound(data, {}, later, solve_period(False, 0.5))[0] == pytest.approx(1.0)
