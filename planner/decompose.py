@@ -4,7 +4,8 @@ Capex is charged per period already: `buy_cost[s,l,p]` is the tail Σ_{q≥p} c[
 discounted per-period capex c (`coefficients.build_data`), so with B[s,l,q] = Σ_{p≤q} buy[s,l,p]
 the purchases that are installed in q,
 
-    Σ_p buy_cost[s,l,p] · buy[s,l,p] = Σ_q c[s,l,q] · B[s,l,q],  n[s,l,q] = existing[s,l,q] + B[s,l,q].
+    Σ_p buy_cost[s,l,p] · buy[s,l,p] = Σ_q c[s,l,q] · B[s,l,q],
+    n[s,l,q] = existing[s,l,q] + B[s,l,q].
 
 Every cost is then a sum over periods, and only three things tie the periods together: the
 fleet rows (B never falls: no resale), the purchase caps on each period's buys, and the budget.
@@ -13,9 +14,12 @@ budget — and the MIP falls apart into one MIP per period whose optima sum to a
 MIP's. Any lower bound of each period's MIP adds up to a lower bound of the whole MIP.
 
 Why it is worth having: on bench large the no-resale rule does not bind in the LP (the twelve
-period LPs sum to the whole LP, $61.205M), and HiGHS proves far more of twelve small MIPs than
-of one big one: 30 s per period gives $62.388M (`python bench/period_bound.py`), where the whole
-MIP has $62.23M after 600 s.
+period LPs sum to the whole LP, $61.205M), and HiGHS proves more of twelve small MIPs than of
+one big one. With 30 s per period, two at a time, each from planner's 60 s plan, the bound is
+$62.366M (`python bench/period_bound.py`), where the whole MIP has $62.239M after 60 s and
+$62.23M after 600 s; on bench medium 1 s per period gives $10.638M, against $10.618M from the
+whole MIP in 60 s (`--family medium --period-seconds 1`). `solve` runs it as a stage before a full MIP that
+runs in its own process (`solve.PERIODS_SHARE`).
 """
 
 from __future__ import annotations

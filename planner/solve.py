@@ -352,7 +352,7 @@ def _two_stage(data: ModelData, options: SolveOptions, started: float) -> SolveR
     MIP gets a plan with its gap. (2) The full MIP restricted to the (candidate, site) pairs
     the LP or that plan used, for RESTRICTED_SHARE of the time left. (3) The best plan polished
     period by period with its purchases fixed (`planner.polish`), for POLISH_SHARE of the time
-    left. (4) Unless a full MIP child runs beside the stages, the period relaxation
+    left. (4) When the full MIP is to run in this process, the period relaxation
     (`planner.decompose`: each period's MIP with the no-resale rule dropped; their bounds add
     up to a lower bound, and their plans may join into a plan) for PERIODS_SHARE of the time
     left. (5) The full MIP for the rest; its bound can only raise the lower bound. Each MIP
@@ -377,7 +377,7 @@ def _two_stage(data: ModelData, options: SolveOptions, started: float) -> SolveR
             state.restricted(share=RESTRICTED_SHARE)
         if state.go_on():
             state.polish(share=POLISH_SHARE)
-        if state.go_on() and state.full_child is None:
+        if state.go_on() and state.full_child is None and state.in_process(state.left()):
             state.periods(share=PERIODS_SHARE)
         if state.go_on() or state.full_child is not None:
             state.full()
@@ -401,12 +401,13 @@ POLISH_SHARE = 0.4
 child, the polish takes the time until the child answers."""
 PERIODS_SHARE = 0.5
 """Share of the time left after the polish for the period relaxation (`planner.decompose`)
-when the full MIP runs after it rather than beside the stages in a child. Bench medium (four
-periods): 0.477% at 60 s without it, 0.132% with it (bound $10.654M; the full MIP proves
-$10.618M in 60 s); at 10 s 0.340% with 0.3, 0.178% with 0.5. Not beside a full MIP child: on
-bench large, 30% of the time after the restricted MIP gives 0.683% at 60 s (a better plan, the
-child's bound), 60% gives 0.727%, and at 10 s 1.70% against 1.46%: twelve period MIPs get too
-little time each to beat the child's bound."""
+when the full MIP is to run after it in this process, its LP being quick (`in_process`). Bench
+medium (four periods): 0.477% at 60 s without it, 0.132% with it (bound $10.654M; the full MIP
+proves $10.618M in 60 s); at 10 s 0.340% with 0.3, 0.178% with 0.5. Where the LP is slow the
+period MIPs are too, and the time is better left to the full MIP: bench large at 60 s on one
+CPU (`taskset -c 0`) gives 0.893% with the stage, 0.833% without; beside a full MIP child, 30%
+of the time after the restricted MIP gives 0.683% (a better plan, the child's bound), 60%
+gives 0.727%, and at 10 s 1.70% against 1.46%."""
 MIP_OVER_LP = 100.0
 """A MIP stage runs in this process only when the time it may use is at least this many times
 what the LP took; otherwise in a child process killed when the time is up (`_solve_in_child`).
@@ -613,8 +614,7 @@ class _Stages:
         progress then, or None)."""
         options = self._options(share)
         start = self._start()
-        if (self.first_solve_seconds < IN_PROCESS_LP_S
-                or self.first_solve_seconds * MIP_OVER_LP < options.time_limit_s):
+        if self.in_process(options.time_limit_s):
             model = build_model(data)
             run = _run(model, options, _warm_start(start, model))
         elif not self.child_has_time(share):
@@ -627,6 +627,12 @@ class _Stages:
             model = _load(data, values)
         self.interrupted |= run.interrupted
         return model, run
+
+    def in_process(self, limit_s: float) -> bool:
+        """Whether a MIP stage of `limit_s` runs in this process: the LP was quick
+        (MIP_OVER_LP, IN_PROCESS_LP_S)."""
+        return (self.first_solve_seconds < IN_PROCESS_LP_S
+                or self.first_solve_seconds * MIP_OVER_LP < limit_s)
 
     def _start(self) -> Values:
         return _values(self.best.model) if self.best is not None and self.best.model else {}
