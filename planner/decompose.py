@@ -55,7 +55,7 @@ def period_relaxation(data: ModelData, period: str) -> ModelData:
     return replace(data, periods=[period], buy_cost=capex, max_purchases=caps, budget_musd=None)
 
 
-def relaxed(data: ModelData) -> bool:
+def splits_by_period(data: ModelData) -> bool:
     """Whether the period relaxation applies and can tell more than the whole MIP: cost
     minimization over two periods or more."""
     return data.objective == Objective.min_tco and len(data.periods) >= 2
@@ -65,8 +65,8 @@ def period_relaxation_model(data: ModelData, period: str,
                             values: Values | None = None) -> tuple[pyo.ConcreteModel, Values]:
     """`period_relaxation`'s model, and `values` (a plan of the whole MIP) as a start for it:
     its replicas, systems and racks in the period, and B = n − existing."""
-    relaxed = period_relaxation(data, period)
-    model = build_model(relaxed)
+    sliced = period_relaxation(data, period)
+    model = build_model(sliced)
     start: Values = {}
     if values:
         for name in ("x", "n", "r", "y", "u"):
@@ -74,7 +74,7 @@ def period_relaxation_model(data: ModelData, period: str,
                 start[(name, index)] = values.get((name, index), 0.0)
         for index in model.buy:
             installed = values.get(("n", index), 0.0)
-            start[("buy", index)] = max(0.0, installed - relaxed.existing.get(index, 0))
+            start[("buy", index)] = max(0.0, installed - sliced.existing.get(index, 0))
     return model, start
 
 
@@ -113,10 +113,10 @@ def join(data: ModelData, plans: dict[str, Values]) -> Values | None:
     for s, l in data.sl:
         if l not in data.owned_sites:
             continue
-        before = 0.0
+        before = 0
         for p in data.periods:
-            installed = plans[p].get(("buy", (s, l, p)), 0.0)
-            if installed < before - 0.5:
+            installed = round(plans[p].get(("buy", (s, l, p)), 0.0))
+            if installed < before:
                 return None
             joined[("buy", (s, l, p))] = installed - before
             before = installed

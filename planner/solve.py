@@ -27,7 +27,7 @@ from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondi
 from pyomo.contrib.solver.solvers.highs import Highs
 
 from planner.coefficients import RATE, USD, ModelData, rack_count
-from planner.decompose import period_bound, relaxed
+from planner.decompose import period_bound, splits_by_period
 from planner.formulation import build_model, pool_keys, serving_rate
 from planner.polish import POLISH_GAP, Values, polish
 from planner.schema import Objective
@@ -574,7 +574,7 @@ class _Stages:
         """Bound the whole MIP by its periods one at a time, the no-resale rule dropped
         (`planner.decompose`), each from the best plan; take the plan they make when it is
         cheaper."""
-        if not relaxed(self.data):
+        if not splits_by_period(self.data):
             return
         deadline = time.perf_counter() + self.left() * share
         bound, joined = period_bound(self.data, self._start(), deadline, self._solve_period)
