@@ -196,3 +196,21 @@ def test_a_period_without_a_bound_leaves_no_bound(write_problem):
     assert math.isnan(period_bound(data, {}, time.perf_counter(), solve_period(False, 0.5))[0])
     assert len(solved) == 2  # no time: no period solved
     assert period_bound(data, {}, later, solve_period(False, 0.5))[0] == pytest.approx(1.0)
+
+
+def test_ctrl_c_in_the_stage_stops_it_without_a_bound(write_problem, monkeypatch):
+    import planner.solve as solve_module
+
+    problem = toy_problem(periods=HALF_YEARS, systems=["toy-a"])
+    state = _stages(_data(write_problem, problem))
+    calls = []
+
+    def interrupted(model, options, warm_start=None, **kwargs):
+        calls.append(model)
+        return Run(Status.feasible, 1.0, 0.5, 0.5, interrupted=True)
+
+    monkeypatch.setattr(solve_module, "_run", interrupted)
+    state.periods(share=1.0)
+    assert len(calls) == 1  # the first period's Ctrl-C ends the stage
+    assert state.interrupted and not state.go_on()
+    assert state.lower == -math.inf and state.best is None
