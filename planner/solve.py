@@ -352,11 +352,12 @@ def _two_stage(data: ModelData, options: SolveOptions, started: float) -> SolveR
     MIP gets a plan with its gap. (2) The full MIP restricted to the (candidate, site) pairs
     the LP or that plan used, for RESTRICTED_SHARE of the time left. (3) The best plan polished
     period by period with its purchases fixed (`planner.polish`), for POLISH_SHARE of the time
-    left. (4) When the full MIP is to run in this process, the period relaxation
-    (`planner.decompose`: each period's MIP with the no-resale rule dropped; their bounds add
-    up to a lower bound, and their plans may join into a plan) for PERIODS_SHARE of the time
-    left. (5) The full MIP for the rest; its bound can only raise the lower bound. Each MIP
-    starts from the best plan so far (a MIP start).
+    left. (4) The full MIP for the rest; its bound can only raise the lower bound. When it
+    runs in this process (the LP was quick) over two periods or more, it gets
+    FULL_BEFORE_PERIODS of the time left, and (5) the period relaxation the rest
+    (`planner.decompose.period_bound`: each period's MIP with the no-resale rule dropped, then
+    priced back in by Lagrange multipliers; their bounds add up to a lower bound, and their
+    plans may join into a plan). Each MIP starts from the best plan so far (a MIP start).
     When the LP was slow, the MIP stages run in a child process that is killed at the time
     limit, because HiGHS does not keep to it there (MIP_OVER_LP); the child streams HiGHS's
     bound and better plans, so a killed child's progress is kept. With a second CPU the full
@@ -377,9 +378,12 @@ def _two_stage(data: ModelData, options: SolveOptions, started: float) -> SolveR
             state.restricted(share=RESTRICTED_SHARE)
         if state.go_on():
             state.polish(share=POLISH_SHARE)
-        if state.go_on() and state.full_child is None and state.in_process(state.left()):
-            state.periods(share=PERIODS_SHARE)
-        if state.go_on() or state.full_child is not None:
+        if state.go_on() and state.full_child is None and state.in_process(state.left()) \
+                and splits_by_period(data):
+            state.full(share=FULL_BEFORE_PERIODS)
+            if state.go_on():
+                state.periods()
+        elif state.go_on() or state.full_child is not None:
             state.full()
     except KeyboardInterrupt:
         state.interrupted = True
@@ -399,15 +403,11 @@ POLISH_SHARE = 0.4
 """Share of the time left after the restricted MIP for polishing its plan period by period
 (`planner.polish`) when the full MIP runs after it, in this process; alongside a full MIP
 child, the polish takes the time until the child answers."""
-PERIODS_SHARE = 0.5
-"""Share of the time left after the polish for the period relaxation (`planner.decompose`)
-when the full MIP is to run after it in this process, its LP being quick (`in_process`). Bench
-medium (four periods): 0.477% at 60 s without it, 0.132% with it (bound $10.654M; the full MIP
-proves $10.618M in 60 s); at 10 s 0.340% with 0.3, 0.178% with 0.5. Where the LP is slow the
-period MIPs are too, and the time is better left to the full MIP: bench large at 60 s on one
-CPU (`taskset -c 0`) gives 0.893% with the stage, 0.833% without; beside a full MIP child, 30%
-of the time after the restricted MIP gives 0.683% (a better plan, the child's bound), 60%
-gives 0.727%, and at 10 s 1.70% against 1.46%."""
+FULL_BEFORE_PERIODS = 0.5
+"""Share of the time left after the polish for the full MIP when it runs in this process (its
+LP was quick, `in_process`) and the period relaxation (`planner.decompose.period_bound`) gets
+the rest: the full MIP finds the plans, the periods close the bound, and their Lagrangian
+passes stop once it is within the gap of the best plan."""
 MIP_OVER_LP = 100.0
 """A MIP stage runs in this process only when the time it may use is at least this many times
 what the LP took; otherwise in a child process killed when the time is up (`_solve_in_child`).
@@ -454,8 +454,8 @@ class _Stages:
             self.options.mip_gap + 1e-12
 
     def go_on(self) -> bool:
-        return (not self.interrupted and self.relaxed.has_plan and not self.good_enough()
-                and self.left() > MIN_STAGE_SECONDS)
+        return (not self.interrupted and self.relaxed.has_plan and not self.integer_infeasible
+                and not self.good_enough() and self.left() > MIN_STAGE_SECONDS)
 
     def left(self) -> float:
         return self.options.time_limit_s - (time.perf_counter() - self.started)
@@ -570,26 +570,29 @@ class _Stages:
         self.interrupted |= run.interrupted
         return run
 
-    def periods(self, share: float) -> None:
-        """Bound the whole MIP by its periods one at a time, the no-resale rule dropped
-        (`planner.decompose`), each from the best plan; take the plan they make when it is
-        cheaper."""
+    def periods(self, share: float = 1.0) -> None:
+        """Bound the whole MIP by its periods one at a time, the no-resale rule dropped and
+        then priced back in by Lagrange multipliers (`planner.decompose.period_bound`), each
+        from the best plan; take the plan they make when it is cheaper."""
         if not splits_by_period(self.data):
             return
         deadline = time.perf_counter() + self.left() * share
-        bound, joined = period_bound(self.data, self._start(), deadline, self._solve_period)
+        upper = self.best.objective if self.best is not None else math.inf
+        bound, joined = period_bound(self.data, self._start(), deadline, self._solve_period,
+                                     upper, self.options.mip_gap)
         if math.isfinite(bound):
             self.lower = max(self.lower, bound)
         if joined is not None:
             model = _load(self.data, joined)
             self.consider(model, pyo.value(model.cost))
 
-    def full(self) -> None:
-        """The full MIP: its bound can only raise the lower bound. Collected from its child
-        when it was launched alongside the other stages (at once when they were interrupted,
-        reached the gap, or found the relaxation infeasible or unbounded)."""
+    def full(self, share: float = 1.0) -> None:
+        """The full MIP, for `share` of the time left: its bound can only raise the lower
+        bound. Collected from its child when it was launched alongside the other stages (at
+        once when they were interrupted, reached the gap, or found the relaxation infeasible
+        or unbounded)."""
         if self.full_child is None:
-            solved = self._mip(self.data, 1.0)
+            solved = self._mip(self.data, share)
         else:
             settled = self.relaxed in (Status.infeasible, Status.unbounded)  # so is the MIP
             outcome = self.full_child.outcome(

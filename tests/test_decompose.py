@@ -214,3 +214,31 @@ def test_ctrl_c_in_the_stage_stops_it_without_a_bound(write_problem, monkeypatch
     assert len(calls) == 1  # the first period's Ctrl-C ends the stage
     assert state.interrupted and not state.go_on()
     assert state.lower == -math.inf and state.best is None
+
+
+def test_lagrange_passes_price_the_no_resale_rule_back_in(write_problem):
+    # falling demand, 10,000 then 5,000 tok/s: dropping the rule bounds the $1M optimum at
+    # $750k (10 + 5 systems); pricing B[p2] ≥ B[p1] at μ gives L(μ) = 0.75 + 5μ for μ ≤ $50k
+    # (p2's capex), so the passes climb to the optimum
+    import time
+
+    problem = toy_problem(periods=HALF_YEARS, systems=["toy-a"])
+    problem["workloads"][0]["demand"] = {"p1": 10000, "p2": 5000}
+    data = _data(write_problem, problem)
+    passes = []
+
+    def solve_period(model, start, limit_s):
+        run = _run(model, EXACT)
+        passes.append(run.objective)
+        return run
+
+    bound, plan = period_bound(data, {}, time.perf_counter() + 30, solve_period, upper=1.0,
+                               gap=1e-6)
+    assert bound == pytest.approx(1.0)
+    assert sum(passes[:2]) == pytest.approx(0.75)  # the first pass: the rule dropped
+    assert len(passes) > 2 and plan is None  # no plan cheaper than the upper bound
+    # without an upper bound there is no step to take: one pass
+    passes.clear()
+    assert period_bound(data, {}, time.perf_counter() + 30, solve_period)[0] == \
+        pytest.approx(0.75)
+    assert len(passes) == 2
