@@ -126,11 +126,12 @@ def period_bound(data: ModelData, values: Values, deadline: float,
     for one period at a time too, after a subgradient step towards the rule's breaches:
     μ[p] ← max(0, μ[p] + θ (upper − L) ÷ ‖g‖² · g[p]) with g[p] = B[p−1] − B[p], and μ kept
     where each period's capex stays ≥ 0 (so no period buys without end). The passes stop when
-    the plans keep the rule (g = 0), the bound is within `gap` of `upper` (the best plan's
-    cost), or the time runs out: the first pass may use all the time left before `deadline`
-    (`time.perf_counter()`), each later one PASS_SHARE of it, split equally over its periods. `solve_period(model, start,
-    time_limit_s)` runs HiGHS and returns its `Run`; a pass in which a period has no bound
-    (no time left for it, or Ctrl-C) bounds nothing. Returns (nan, None) when no pass did."""
+    the plans keep the rule (no component of g moves μ), the bound is within `gap` of `upper`
+    (the best plan's cost), or the time runs out: the first pass may use all the time left
+    before `deadline` (`time.perf_counter()`), each later one PASS_SHARE of it, split equally
+    over its periods. `solve_period(model, start, time_limit_s)` runs HiGHS and returns its
+    `Run`; a pass in which a period has no bound (no time left for it, or Ctrl-C) bounds
+    nothing. Returns (nan, None) when no pass did."""
     multipliers: Multipliers = {}
     bound, best_plan, theta = math.nan, None, 1.0
     for done in range(LAGRANGE_PASSES):
