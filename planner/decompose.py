@@ -61,7 +61,7 @@ def period_relaxation(data: ModelData, period: str,
     price = multipliers or {}
     capex = {
         (s, l, p): period_capex(data, s, l, p)
-        - price.get((s, l, p), 0.0) + price.get((s, l, after or ""), 0.0)
+        - price.get((s, l, p), 0.0) + (price.get((s, l, after), 0.0) if after else 0.0)
         for (s, l, p) in data.buy_cost if p == period
     }
     caps = {s: cap * (position + 1) for s, cap in data.max_purchases.items()}
@@ -215,7 +215,10 @@ def join(data: ModelData, plans: dict[str, Values]) -> Values | None:
     """The plan of the whole MIP that per-period plans (of `period_relaxation_model`s, by
     period) make, its purchases in p being B[p] − B[p−1]; None when they make none: purchases
     fall somewhere (that would be resale), a period buys more than a cap allows, or the whole
-    costs more than the budget. Its cost is the sum of the period plans' costs."""
+    costs more than the budget, or a period has no plan. Its cost is the sum of the period
+    plans' costs under the relaxation's own prices (no multipliers)."""
+    if any(p not in plans for p in data.periods):
+        return None
     joined: Values = {key: value for plan in plans.values() for key, value in plan.items()
                       if key[0] != "buy"}
     for s, l in _owned_pairs(data):

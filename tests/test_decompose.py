@@ -72,6 +72,7 @@ def test_growing_demand_bound_is_the_optimum(write_problem):
     joined = join(data, {p: plan for p, (_, plan) in periods.items()})
     assert joined is not None and plan_cost(data, joined) == pytest.approx(0.75)
     assert (joined[("buy", ("toy-a", "dc1", "p1"))], joined[("buy", ("toy-a", "dc1", "p2"))]) == (5, 5)
+    assert join(data, {"p1": periods["p1"][1]}) is None  # p2 without a plan
 
 
 def test_relaxation_charges_one_periods_capex_and_loosens_the_ties(write_problem):
