@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     with ProcessPoolExecutor(args.workers, multiprocessing.get_context("spawn"),
                              initializer=_start_worker,
                              initargs=(args.family, plan, args.period_seconds, threads)) as pool:
-        results = sorted(pool.map(_solve_period, data.periods), key=lambda r: data.periods.index(r[0]))
+        results = list(pool.map(_solve_period, data.periods))
 
     print(f"period bound: family {args.family}, no-resale rule dropped, {args.period_seconds:g} s "
           f"per period, {args.workers} at a time" + (", from planner's plan" if plan else ""))
