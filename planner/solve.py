@@ -357,7 +357,8 @@ def _two_stage(data: ModelData, options: SolveOptions, started: float) -> SolveR
     FULL_BEFORE_PERIODS of the time left, and (5) the period relaxation the rest
     (`planner.decompose.period_bound`: each period's MIP with the no-resale rule dropped, then
     priced back in by Lagrange multipliers; their bounds add up to a lower bound, and their
-    plans may join into a plan). Each MIP starts from the best plan so far (a MIP start).
+    plans may join into a plan); what its passes leave goes back to the full MIP. Each MIP
+    starts from the best plan so far (a MIP start).
     When the LP was slow, the MIP stages run in a child process that is killed at the time
     limit, because HiGHS does not keep to it there (MIP_OVER_LP); the child streams HiGHS's
     bound and better plans, so a killed child's progress is kept. With a second CPU the full
@@ -378,11 +379,13 @@ def _two_stage(data: ModelData, options: SolveOptions, started: float) -> SolveR
             state.restricted(share=RESTRICTED_SHARE)
         if state.go_on():
             state.polish(share=POLISH_SHARE)
-        if state.go_on() and state.full_child is None and state.in_process(state.left()) \
-                and splits_by_period(data):
+        if state.go_on() and state.full_child is None and splits_by_period(data) \
+                and state.in_process(state.left() * FULL_BEFORE_PERIODS):
             state.full(share=FULL_BEFORE_PERIODS)
             if state.go_on():
                 state.periods()
+            if state.go_on():  # the passes stopped with time left: back to the full MIP
+                state.full()
         elif state.go_on() or state.full_child is not None:
             state.full()
     except KeyboardInterrupt:
