@@ -246,9 +246,9 @@ def test_lagrange_passes_price_the_no_resale_rule_back_in(write_problem):
 
 
 def test_solve_runs_the_periods_between_two_full_mips(write_problem, monkeypatch):
-    # a quick LP: the full MIP runs in this process, half the time, then the period
+    # a quick LP: the full MIP runs in this process, its share of the time, then the period
     # relaxation, then the full MIP with what the passes leave; the gap is never reached here
-    from planner.solve import _Stages, solve
+    from planner.solve import FULL_BEFORE_PERIODS, _Stages, solve
 
     problem = toy_problem(periods=HALF_YEARS, systems=["toy-a"])
     problem["workloads"][0]["demand"] = {"p1": 10000, "p2": 5000}
@@ -265,5 +265,5 @@ def test_solve_runs_the_periods_between_two_full_mips(write_problem, monkeypatch
     monkeypatch.setattr(_Stages, "good_enough", lambda self: False)
     result = solve(data, SolveOptions(time_limit_s=2, shadow_prices=False))
     assert [c[0] for c in calls] == ["restricted", "polish", "full", "periods", "full"]
-    assert calls[2] == ("full", 0.5)
+    assert calls[2] == ("full", FULL_BEFORE_PERIODS)
     assert result.objective == pytest.approx(1.0) and result.bound <= 1.0 + 1e-9
