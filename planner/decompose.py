@@ -22,8 +22,8 @@ one big one. With 30 s per period, two at a time, each from planner's 60 s plan,
 $62.366M (`python bench/period_bound.py`), where the whole MIP has $62.239M after 60 s and
 $62.23M after 600 s; on bench medium 1 s per period gives $10.638M, against $10.618M from the
 whole MIP in 60 s (`--family medium --period-seconds 1`), and the Lagrange passes take it to
-$10.660M, within 0.1% of the best plan. `solve` runs it after a full MIP that runs in its own
-process (`solve.FULL_BEFORE_PERIODS`).
+$10.660M, within 0.1% of the best plan. `solve` runs it after a full MIP that runs in the
+solving process rather than a child (`solve.FULL_BEFORE_PERIODS`).
 """
 
 from __future__ import annotations
