@@ -39,7 +39,7 @@ import pyomo.environ as pyo
 
 from planner.coefficients import ModelData
 from planner.formulation import build_model
-from planner.polish import MIN_PERIOD_SECONDS, PERIOD_VARIABLES, Values
+from planner.polish import MIN_PERIOD_SECONDS, PERIOD_VARIABLES, Values, period_start, values_of
 from planner.schema import Objective
 
 Multipliers = dict[tuple[str, str, str], float]
@@ -92,9 +92,7 @@ def period_relaxation_model(data: ModelData, period: str, values: Values | None 
     model = build_model(sliced)
     start: Values = {}
     if values:
-        for name in ("x", "n", "r", "y", "u"):
-            for index in getattr(model, name):
-                start[(name, index)] = values.get((name, index), 0.0)
+        start = period_start(model, values)
         for index in model.buy:
             installed = values.get(("n", index), 0.0)
             start[("buy", index)] = max(0.0, installed - sliced.existing.get(index, 0))
@@ -174,9 +172,7 @@ def _one_pass(data: ModelData, values: Values, deadline: float,
             return None
         total += run.bound
         if run.status.has_plan:
-            plans[period] = {(name, index): float(var.value or 0.0)
-                             for name in (*PERIOD_VARIABLES, "buy")
-                             for index, var in getattr(model, name).items()}
+            plans[period] = values_of(model, (*PERIOD_VARIABLES, "buy"))
     return total, plans
 
 
@@ -188,9 +184,13 @@ def _breaches(data: ModelData, plans: dict[str, Values]) -> Multipliers:
     breach: Multipliers = {}
     for s, l in _owned_pairs(data):
         for before, p in pairwise(data.periods):
-            breach[(s, l, p)] = (round(plans[before].get(("buy", (s, l, before)), 0.0))
-                                 - round(plans[p].get(("buy", (s, l, p)), 0.0)))
+            breach[(s, l, p)] = _installed(plans, s, l, before) - _installed(plans, s, l, p)
     return breach
+
+
+def _installed(plans: dict[str, Values], system: str, site: str, period: str) -> int:
+    """B[s,l,p] of the period plans: the purchased systems installed in `period`."""
+    return round(plans[period].get(("buy", (system, site, period)), 0.0))
 
 
 def _capped(data: ModelData, multipliers: Multipliers) -> Multipliers:
@@ -224,7 +224,7 @@ def join(data: ModelData, plans: dict[str, Values]) -> Values | None:
     for s, l in _owned_pairs(data):
         before = 0
         for p in data.periods:
-            installed = round(plans[p].get(("buy", (s, l, p)), 0.0))
+            installed = _installed(plans, s, l, p)
             if installed < before:
                 return None
             joined[("buy", (s, l, p))] = installed - before

@@ -45,14 +45,24 @@ def period_slice(data: ModelData, period: str, values: Values) -> ModelData:
     return replace(data, periods=[period], existing=existing, budget_musd=None)
 
 
+def values_of(model: pyo.ConcreteModel, names: tuple[str, ...]) -> Values:
+    """The values of `model`'s variables `names`, by (variable name, index)."""
+    return {(name, index): float(var.value or 0.0)
+            for name in names for index, var in getattr(model, name).items()}
+
+
+def period_start(model: pyo.ConcreteModel, values: Values) -> Values:
+    """The plan `values` restricted to a period model's PERIOD_VARIABLES (0 where absent)."""
+    return {(name, index): values.get((name, index), 0.0)
+            for name in PERIOD_VARIABLES for index in getattr(model, name)}
+
+
 def period_model(data: ModelData, period: str, values: Values) -> tuple[pyo.ConcreteModel, Values]:
     """The period's model (purchases fixed at 0) and the plan's values of its variables."""
     model = build_model(period_slice(data, period, values))
     for var in model.buy.values():
         var.fix(0)
-    start = {(name, index): values.get((name, index), 0.0)
-             for name in PERIOD_VARIABLES for index in getattr(model, name)}
-    return model, start
+    return model, period_start(model, values)
 
 
 def period_cost(data: ModelData, period: str, values: Values) -> float:
@@ -87,9 +97,7 @@ def polish(data: ModelData, values: Values, deadline: float,
         before = period_cost(data, period, values)
         run = solve_period(model, start, limit_s)
         if run.status.has_plan and run.objective < before - 1e-9 * max(1.0, abs(before)):
-            for name in PERIOD_VARIABLES:
-                for index, var in getattr(model, name).items():
-                    values[(name, index)] = float(var.value or 0.0)
+            values.update(values_of(model, PERIOD_VARIABLES))
             improved += 1
         overhead_s += (time.perf_counter() - began - limit_s - overhead_s) / (i + 1)
         if run.interrupted:

@@ -29,7 +29,7 @@ from pyomo.contrib.solver.solvers.highs import Highs
 from planner.coefficients import RATE, USD, ModelData, rack_count
 from planner.decompose import period_bound, splits_by_period
 from planner.formulation import build_model, pool_keys, serving_rate
-from planner.polish import POLISH_GAP, Values, polish
+from planner.polish import POLISH_GAP, Values, polish, values_of
 from planner.schema import Objective
 from planner.units import format_power_kw
 
@@ -575,13 +575,13 @@ class _Stages:
         self.interrupted |= run.interrupted
         return run
 
-    def periods(self, share: float = 1.0) -> None:
+    def periods(self) -> None:
         """Bound the whole MIP by its periods one at a time, the no-resale rule dropped and
         then priced back in by Lagrange multipliers (`planner.decompose.period_bound`), each
-        from the best plan; take the plan they make when it is cheaper."""
+        from the best plan, for the time left; take the plan they make when it is cheaper."""
         if not splits_by_period(self.data):
             return
-        deadline = time.perf_counter() + self.left() * share
+        deadline = time.perf_counter() + self.left()
         upper = self.best.objective if self.best is not None else math.inf
         bound, joined = period_bound(self.data, self._start(), deadline, self._solve_period,
                                      upper, self.options.mip_gap)
@@ -696,8 +696,7 @@ PLAN_VARIABLES = ("x", "n", "buy", "r", "y", "u")
 
 def _values(model: pyo.ConcreteModel) -> Values:
     """The plan in `model`, by (variable name, index)."""
-    return {(name, index): float(var.value or 0.0)
-            for name in PLAN_VARIABLES for index, var in getattr(model, name).items()}
+    return values_of(model, PLAN_VARIABLES)
 
 
 def _load(data: ModelData, values: Values) -> pyo.ConcreteModel:

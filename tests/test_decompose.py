@@ -160,7 +160,7 @@ def test_stage_raises_the_bound_and_takes_the_plan_the_periods_make(write_proble
               ("x", (0, "dc1", "p2")): 10.0}
     state = _stages(data, start)
     assert state.best.objective == pytest.approx(1.0)
-    state.periods(share=1.0)
+    state.periods()
     assert state.lower == pytest.approx(0.75)
     assert state.best.objective == pytest.approx(0.75)
     assert state.good_enough()
@@ -168,10 +168,10 @@ def test_stage_raises_the_bound_and_takes_the_plan_the_periods_make(write_proble
 
 def test_stage_leaves_one_period_and_the_served_scale_alone(write_problem):
     state = _stages(_data(write_problem, toy_problem(systems=["toy-a"])))
-    state.periods(share=1.0)
+    state.periods()
     problem = toy_problem(periods=HALF_YEARS, systems=["toy-a"], objective="max_served_scale")
     scaled = _stages(_data(write_problem, problem))
-    scaled.periods(share=1.0)
+    scaled.periods()
     assert state.lower == scaled.lower == -math.inf
     assert state.best is None and scaled.best is None
 
@@ -211,7 +211,7 @@ def test_ctrl_c_in_the_stage_stops_it_without_a_bound(write_problem, monkeypatch
         return Run(Status.feasible, 1.0, 0.5, 0.5, interrupted=True)
 
     monkeypatch.setattr(solve_module, "_run", interrupted)
-    state.periods(share=1.0)
+    state.periods()
     assert len(calls) == 1  # the first period's Ctrl-C ends the stage
     assert state.interrupted and not state.go_on()
     assert state.lower == -math.inf and state.best is None
