@@ -348,7 +348,8 @@ def _two_stage(data: ModelData, options: SolveOptions, started: float) -> SolveR
     (1) The LP relaxation: a lower bound in about a second on bench large, and a first plan by
     rounding its solution (`round_up`). A rounding that breaks a limit (power, racks, a quota,
     a purchase cap, the budget) is repaired by re-solving the LP with the broken limits lowered
-    by the overshoot (`tighten`), up to REPAIR_ROUNDS times, so even a fleet too large for the
+    by the overshoot (`tighten`; by one system at least where the repair stalls,
+    `repair_steps`), up to REPAIR_ROUNDS times, so even a fleet too large for the
     MIP gets a plan with its gap. (2) The full MIP restricted to the (candidate, site) pairs
     the LP or that plan used, for RESTRICTED_SHARE of the time left. (3) The best plan polished
     period by period with its purchases fixed (`planner.polish`), for POLISH_SHARE of the time
@@ -481,6 +482,7 @@ class _Stages:
             return
         solver = _highs(self.options)
         data = self.data
+        broken_before: dict[Limit, float] = {}
         for attempt in range(REPAIR_ROUNDS + 1):
             run = _run(relaxed, self._options(), solver=solver)
             self.interrupted |= run.interrupted
@@ -494,7 +496,8 @@ class _Stages:
             if not broken:
                 self.consider(relaxed, pyo.value(relaxed.cost))
                 return
-            lowered = tighten(data, broken)
+            lowered = tighten(data, repair_steps(relaxed, self.data, broken, broken_before))
+            broken_before = broken
             if lowered is None or self.interrupted or self.left() <= MIN_STAGE_SECONDS:
                 return
             data = lowered
@@ -1055,6 +1058,29 @@ def _limit_rows(model: pyo.ConcreteModel, data: ModelData) -> Iterator[tuple[Lim
     for kind, rows, limit in tables:
         for (where, period), con in getattr(model, rows, {}).items():
             yield (kind, where, period), con, limit(where, period)
+
+
+def repair_steps(model: pyo.ConcreteModel, data: ModelData, excess: dict[Limit, float],
+                 previous: dict[Limit, float] | None = None) -> dict[Limit, float]:
+    """How far to lower each broken limit: its overshoot, and at least one of the largest
+    systems installed under it (their facility MW for power, their accelerators for a quota)
+    where the repair stalls: the overshoot is more than half the `previous` round's. Such an
+    overshoot is the rounding's, not the LP's: lowered by that alone, the LP moves by a sliver
+    of a system and rounds the same way again (bench large at 10× demand: 139 GB200 NVL72
+    racks over a 21.1 MW hall by 0.2 kW, three rounds in a row, and no plan from the LP
+    stage). Racks and purchase caps break by whole units already."""
+    steps = dict(excess)
+    for key, before in (previous or {}).items():
+        if excess.get(key, 0.0) <= before / 2:
+            continue
+        kind, site, period = key
+        installed = [s for s, l in data.sl
+                     if l == site and (model.n[s, l, period].value or 0) > 0.5]
+        if kind == "power" and installed:
+            steps[key] = max(excess[key], max(data.power_mw[(s, site)] for s in installed))
+        elif kind == "quota" and installed:
+            steps[key] = max(excess[key], max(data.accelerators[s] for s in installed))
+    return steps
 
 
 def tighten(data: ModelData, excess: dict[Limit, float]) -> ModelData | None:

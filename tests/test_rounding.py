@@ -20,6 +20,7 @@ from planner.solve import (
     limit_excess,
     lower_limits,
     lp_relaxation,
+    repair_steps,
     round_up,
     solve,
     tighten,
@@ -142,6 +143,30 @@ def test_lp_stage_repairs_a_broken_limit_into_the_optimal_plan(write_problem) ->
     assert state.best.objective == pytest.approx(0.3 + 10 * 100 * 12 / 1e6)
     assert solve(data, SolveOptions(shadow_prices=False)).objective == \
         pytest.approx(state.best.objective)
+
+
+def test_an_overshoot_below_one_system_lowers_the_limit_by_a_system(write_problem) -> None:
+    # dc1 holds 2.99 toy-a systems of 10 kW: the LP fills it, and rounding to 3 breaks its
+    # power by 0.1 kW. Lowered by 0.1 kW only, the LP keeps 2.98, 2.97, ... systems there and
+    # rounds to 3 every time; once the overshoot stops shrinking, it is lowered by one
+    # system's 10 kW and rounds to 2 (the rest at dc2)
+    data = _two_sites(write_problem)
+    data = replace(data, power_budget_mw={**data.power_budget_mw, ("dc1", "p1"): 0.0299})
+    m = lp_relaxation(data)
+    _run(m, SolveOptions(time_limit_s=30, mip_gap=0))
+    round_up(m, data)
+    broken = limit_excess(m, data)
+    assert broken == {("power", "dc1", "p1"): pytest.approx(0.0001)}
+    assert repair_steps(m, data, broken) == broken  # the first time, by the overshoot
+    key = ("power", "dc1", "p1")
+    assert repair_steps(m, data, broken, previous={key: 0.0003}) == broken  # it shrank
+    assert repair_steps(m, data, broken, previous=broken) == {key: pytest.approx(0.010)}
+    state = _Stages(data, SolveOptions(time_limit_s=30), time.perf_counter())
+    state.relaxation()
+    assert state.best is not None
+    plan = state.best.model
+    assert limit_excess(plan, data) == {}
+    assert plan.n["toy-a", "dc1", "p1"].value == 2
 
 
 def test_tighten_lowers_each_broken_limit_by_its_overshoot(write_problem) -> None:
