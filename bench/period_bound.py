@@ -9,6 +9,7 @@ the period plans make when their purchases never fall (`planner.decompose.join`)
 
     .venv/bin/python bench/period_bound.py [--family large] [--period-seconds 30]
                                            [--workers 2] [--plan-seconds 60]
+                                           [--demand-scale 1]
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ from problems import FAMILIES, family_data  # noqa: E402
 _worker: dict[str, Any] = {}
 
 
-def _start_worker(family: str, plan: dict[Any, float], seconds: float, threads: int | None) -> None:
-    _worker.update(data=family_data(family), plan=plan, seconds=seconds, threads=threads)
+def _start_worker(family: str, demand_scale: float, plan: dict[Any, float], seconds: float,
+                  threads: int | None) -> None:
+    _worker.update(data=family_data(family, demand_scale), plan=plan, seconds=seconds,
+                   threads=threads)
 
 
 def _solve_period(period: str) -> tuple[str, Any, float, dict[Any, float]]:
@@ -56,12 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="periods solved at a time")
     parser.add_argument("--plan-seconds", type=float, default=60.0,
                         help="planner's solve first, its plan the periods' start (0: none)")
+    parser.add_argument("--demand-scale", type=float, default=1.0,
+                        help="multiply every workload's demand (site power and racks follow)")
     args = parser.parse_args(argv)
 
     from planner.decompose import join, plan_cost
     from planner.solve import SolveOptions, _values, solve
 
-    data = family_data(args.family)
+    data = family_data(args.family, args.demand_scale)
     plan: dict[Any, float] = {}
     if args.plan_seconds > 0:
         solved = solve(data, SolveOptions(time_limit_s=args.plan_seconds, shadow_prices=False))
@@ -72,10 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     # without its threads, and the child's solves fail at once
     with ProcessPoolExecutor(args.workers, multiprocessing.get_context("spawn"),
                              initializer=_start_worker,
-                             initargs=(args.family, plan, args.period_seconds, threads)) as pool:
+                             initargs=(args.family, args.demand_scale, plan, args.period_seconds,
+                                       threads)) as pool:
         results = list(pool.map(_solve_period, data.periods))
 
-    print(f"period bound: family {args.family}, no-resale rule dropped, {args.period_seconds:g} s "
+    scaled = f" ×{args.demand_scale:g}" if args.demand_scale != 1 else ""
+    print(f"period bound: family {args.family}{scaled}, no-resale rule dropped, {args.period_seconds:g} s "
           f"per period, {args.workers} at a time" + (", from planner's plan" if plan else ""))
     print(f"{'period':<8}{'LP $M':>10}{'plan $M':>10}{'bound $M':>10}{'gap':>9}{'s':>7}")
     bound = objective = lp_total = 0.0

@@ -10,7 +10,11 @@ share of time spent building Pyomo models versus inside HiGHS, and the wall time
 `planner --help`.
 
     .venv/bin/python bench/run.py [--families small,medium] [--time-limit 60] [--gap 0.001]
-                                  [--shadow-prices] [--performance] [--json]
+                                  [--demand-scale 1,10] [--shadow-prices] [--performance]
+                                  [--json]
+
+`--demand-scale` runs each family at each listed multiple of its demand (site power and racks
+follow it; the cloud quota does not), one row each, labelled `large ×10`.
 """
 
 from __future__ import annotations
@@ -97,8 +101,9 @@ def _hwm_kb(pid: int) -> float:
     return 0.0
 
 
-def run_family(name: str, time_limit: float, gap: float, shadow_prices: bool) -> dict[str, Any]:
-    """Run one family in this process; returns its row."""
+def run_family(name: str, time_limit: float, gap: float, shadow_prices: bool,
+               demand_scale: float = 1.0) -> dict[str, Any]:
+    """Run one family, its demand times `demand_scale`, in this process; returns its row."""
     import pyomo.environ as pyo
 
     import planner.solve as solve_module
@@ -119,9 +124,9 @@ def run_family(name: str, time_limit: float, gap: float, shadow_prices: bool) ->
             building["calls"] += 1
 
     solve_module.build_model = timed_build  # count every model built inside solve
-    row: dict[str, Any] = {"family": name}
+    row: dict[str, Any] = {"family": _label(name, demand_scale)}
     with tempfile.TemporaryDirectory() as tmp, DescendantPeak() as children:
-        path = write_problem(FAMILIES[name], Path(tmp))
+        path = write_problem(FAMILIES[name], Path(tmp), demand_scale)
         t0 = time.perf_counter()
         inputs = load_problem(path)
         t1 = time.perf_counter()
@@ -151,6 +156,10 @@ def run_family(name: str, time_limit: float, gap: float, shadow_prices: bool) ->
     model = build_model(data)      # and count it (`solve` also builds period models)
     row.update(_size(model), build_s=time.perf_counter() - began)
     return row
+
+
+def _label(name: str, demand_scale: float) -> str:
+    return name if demand_scale == 1 else f"{name} ×{demand_scale:g}"
 
 
 def _size(model: Any) -> dict[str, int]:
@@ -205,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated subset of " + ", ".join(FAMILIES))
     parser.add_argument("--time-limit", type=float, default=60.0, help="time limit per family, s, end to end")
     parser.add_argument("--gap", type=float, default=1e-3, help="relative MIP gap")
+    parser.add_argument("--demand-scale", default="1",
+                        help="comma-separated multiples of every family's demand, e.g. 1,10")
     parser.add_argument("--shadow-prices", action="store_true",
                         help="also value binding limits by re-solving (planner solve's default)")
     parser.add_argument("--performance", action="store_true",
@@ -212,8 +223,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print rows as JSON lines")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    try:
+        scales = [float(x) for x in args.demand_scale.split(",") if x.strip()]
+    except ValueError:
+        parser.error(f"--demand-scale: expected numbers like 1,10, found {args.demand_scale!r}")
+    if not scales or min(scales) <= 0:
+        parser.error(f"--demand-scale: expected positive numbers, found {args.demand_scale!r}")
     if args.one:
-        row = run_family(args.one, args.time_limit, args.gap, args.shadow_prices)
+        row = run_family(args.one, args.time_limit, args.gap, args.shadow_prices, scales[0])
         print(json.dumps(row))
         return 0
     names = [n.strip() for n in args.families.split(",") if n.strip()]
@@ -224,13 +241,14 @@ def main(argv: list[str] | None = None) -> int:
           f"{os.cpu_count()} CPUs, shadow prices {'on' if args.shadow_prices else 'off'}",
           flush=True)
     rows = []
-    for name in names:
+    for name, scale in [(n, x) for n in names for x in scales]:
         cmd = [sys.executable, __file__, "--one", name, "--time-limit", str(args.time_limit),
-               "--gap", str(args.gap)] + (["--shadow-prices"] if args.shadow_prices else [])
+               "--gap", str(args.gap), "--demand-scale", repr(scale)] + (
+                   ["--shadow-prices"] if args.shadow_prices else [])
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
-            print(f"{name}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
-            rows.append({"family": name, "status": "crashed"})
+            print(f"{_label(name, scale)}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+            rows.append({"family": _label(name, scale), "status": "crashed"})
             continue
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         if args.json:
