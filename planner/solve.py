@@ -27,6 +27,7 @@ from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondi
 from pyomo.contrib.solver.solvers.highs import Highs
 
 from planner.coefficients import RATE, USD, ModelData, rack_count
+from planner.consolidate import consolidate, fit_fleet
 from planner.decompose import period_bound, splits_by_period
 from planner.formulation import build_model, pool_keys, serving_rate
 from planner.polish import POLISH_GAP, Values, polish, values_of
@@ -494,6 +495,7 @@ class _Stages:
             round_up(relaxed, self.data)
             broken = limit_excess(relaxed, self.data)
             if not broken:
+                self._consolidated(relaxed)
                 self.consider(relaxed, pyo.value(relaxed.cost))
                 return
             lowered = tighten(data, repair_steps(relaxed, self.data, broken, broken_before))
@@ -502,6 +504,16 @@ class _Stages:
                 return
             data = lowered
             lower_limits(relaxed, data)
+
+    def _consolidated(self, rounded: pyo.ConcreteModel) -> None:
+        """`consolidate` the rounded plan in `rounded`; back to the rounded plan if that
+        breaks a limit or saves nothing."""
+        kept, cost = _values(rounded), pyo.value(rounded.cost)
+        if consolidate(rounded, self.data) and not limit_excess(rounded, self.data) \
+                and pyo.value(rounded.cost) < cost:
+            return
+        for (name, index), value in kept.items():
+            getattr(rounded, name)[index].set_value(value, skip_validation=True)
 
     def _take_bound(self, run: Run, relaxed: pyo.ConcreteModel) -> None:
         if run.status.has_plan or run.status in (Status.infeasible, Status.unbounded):
@@ -977,7 +989,6 @@ def round_up(model: pyo.ConcreteModel, data: ModelData) -> None:
     quota, a supply cap or the budget; `limit_excess` says where and by how much."""
     modes = data.candidates["mode"].to_numpy()
     workloads = data.candidates["workload"].to_numpy()
-    systems = data.candidates["system"].to_numpy()
     pools = pool_keys(data)
     groups: dict[tuple[str, str, str, str], list[int]] = defaultdict(list)
     for (k, l, p), var in model.x.items():
@@ -996,28 +1007,7 @@ def round_up(model: pyo.ConcreteModel, data: ModelData) -> None:
             var = model.x[best, l, p]
             var.set_value((var.value or 0) + math.ceil(short / rate[best] - 1e-9),
                           skip_validation=True)
-    used: dict[tuple[str, str, str], float] = defaultdict(float)
-    for (k, l, p), var in model.x.items():
-        used[(str(systems[k]), l, p)] += data.replica_accelerators[k] * (var.value or 0)
-    need = {
-        key: math.ceil(used.get(key, 0.0) / (data.accelerators[key[0]] * data.availability[key[0]])
-                       - 1e-9)
-        for key in model.n
-    }
-    owned = set(data.owned_sites)
-    for s, l in data.sl:
-        if l not in owned:
-            for p in data.periods:
-                model.n[s, l, p].set_value(need[(s, l, p)])
-            continue
-        bought = 0
-        for p in data.periods:
-            existing = data.existing.get((s, l, p), 0)
-            buy = max(0, need[(s, l, p)] - existing - bought)
-            bought += buy
-            model.buy[s, l, p].set_value(buy)
-            model.n[s, l, p].set_value(existing + bought)
-            model.r[s, l, p].set_value(rack_count(existing + bought, data.systems_per_rack[(s, l)]))
+    fit_fleet(model, data)
 
 
 Limit = tuple[str, str, str]
