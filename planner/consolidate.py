@@ -134,6 +134,7 @@ class _Plan:
             self.pools_of[self.workload[k]].add((self.pool[k], l))
         self.places = sorted(self.data.sl)
         self.owned = set(self.data.owned_sites)
+        self._installed: dict[Place, list[int]] = {}
         self.on: dict[tuple[str, str, str], set[int]] = defaultdict(set)
         """Candidates with replicas per (system, site, period)."""
         self.pinned: dict[tuple[str, str], list[tuple[str, float]]] = defaultdict(list)
@@ -172,10 +173,15 @@ class _Plan:
         return installed * per_system - self.used[(s, l, p)]
 
     def installed(self, place: Place) -> list[int]:
+        """Systems of `place` counted per period index: at an owned site the largest need so
+        far (or what exists), at a cloud site the need."""
         s, l = place
         if l not in self.owned:
             return self.need[place]
-        return [n for _, _, n in _owned_path(self.data, s, l, self.need[place])]
+        if place not in self._installed:
+            self._installed[place] = [n for _, _, n in _owned_path(self.data, s, l,
+                                                                   self.need[place])]
+        return self._installed[place]
 
     def fleet_cost(self, place: Place, need: list[int]) -> float:
         """Installed cost and purchases of `place` for systems needed `need` by period ($M)."""
@@ -224,6 +230,7 @@ class _Plan:
         busy = sum(self.data.replica_cost[(k, l_, p)] * delta for k, l_, delta in moves)
         if freed >= overflow - 1e-9 and saving - busy > 1e-12:
             self.need[place] = fewer
+            self._installed.pop(place, None)
             return True
         for k, l_, delta in reversed(moves):
             self.add(k, l_, p, -delta)
