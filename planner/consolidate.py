@@ -129,9 +129,12 @@ class _Plan:
         acc = self.data.replica_accelerators
         for pairs in self.pairs_of.values():
             pairs.sort(key=lambda kl: (acc[kl[0]], kl))
-        self.pools_of: dict[str, set[tuple[str, str]]] = defaultdict(set)
+        pools: dict[str, set[tuple[str, str]]] = defaultdict(set)
         for k, l in self.data.kl:
-            self.pools_of[self.workload[k]].add((self.pool[k], l))
+            pools[self.workload[k]].add((self.pool[k], l))
+        # sorted, so that sums run in one order whatever the hash seed: the plan is the same
+        # from run to run
+        self.pools_of = {w: sorted(found) for w, found in pools.items()}
         self.places = sorted(self.data.sl)
         self.owned = set(self.data.owned_sites)
         self._installed: dict[Place, list[int]] = {}
@@ -155,7 +158,7 @@ class _Plan:
         agg + decode)) ≥ D, and every site share pinned by a forecast."""
         demand = self.data.demand[(w, p)]
         at_site: dict[str, float] = defaultdict(float)
-        for pool, l in self.pools_of[w]:
+        for pool, l in self.pools_of.get(w, []):
             agg, prefill, decode = self.capacity.get((w, pool, l, p), (0.0, 0.0, 0.0))
             at_site[l] += min(agg + prefill, agg + decode)
         tolerance = 1e-9 * max(1.0, demand)
