@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
 
 import pyomo.environ as pyo
 
@@ -82,7 +81,7 @@ def consolidate(model: pyo.ConcreteModel, data: ModelData) -> int:
     it) does not need, moving or dropping replicas as the module docstring says; rewrite its
     replicas, served rates and fleet. Returns how many systems were given back, summed over
     periods. Cost minimization only (the demand is a constant)."""
-    plan = _Plan.of(model, data)
+    plan = _Plan(model, data)
     dropped = 0
     for p in data.periods:
         for place in sorted(plan.places, key=lambda sl: (-plan.system_cost(sl, p), sl)):
@@ -93,56 +92,47 @@ def consolidate(model: pyo.ConcreteModel, data: ModelData) -> int:
     return dropped
 
 
-@dataclass
 class _Plan:
     """An integral plan as plain tables, with the served capacity per pool kept up to date."""
 
-    data: ModelData
-    x: dict[tuple[int, str, str], int]
-    need: dict[Place, list[int]]
-    """Systems the replicas need, per (system, site) and period index."""
-    used: dict[tuple[str, str, str], float]
-    """Accelerators in use per (system, site, period)."""
-    capacity: dict[tuple[str, str, str, str], list[float]] = field(default_factory=dict)
-    """Per (workload, pool, site, period): served rate of [aggregated, prefill, decode]."""
-
-    @classmethod
-    def of(cls, model: pyo.ConcreteModel, data: ModelData) -> _Plan:
-        plan = cls(data, {}, {}, defaultdict(float))
-        plan.index()
-        for (k, l, p), var in model.x.items():
-            if round(var.value or 0):
-                plan.add(k, l, p, round(var.value or 0))
-        plan.need = {(s, l): [_systems_for(data, s, plan.used[(s, l, p)]) for p in data.periods]
-                     for s, l in data.sl}
-        return plan
-
-    def index(self) -> None:
-        c = self.data.candidates
+    def __init__(self, model: pyo.ConcreteModel, data: ModelData) -> None:
+        self.data = data
+        c = data.candidates
         self.workload = [str(w) for w in c["workload"]]
         self.system = [str(s) for s in c["system"]]
-        self.pool = pool_keys(self.data)
+        self.pool = pool_keys(data)
         self.side = [("aggregated", "prefill", "decode").index(str(m)) for m in c["mode"]]
         self.pairs_of: dict[str, list[Pair]] = defaultdict(list)
-        for k, l in self.data.kl:
-            self.pairs_of[self.workload[k]].append((k, l))
-        acc = self.data.replica_accelerators
-        for pairs in self.pairs_of.values():
-            pairs.sort(key=lambda kl: (acc[kl[0]], kl))
+        """Where each workload's replicas may run, smallest replicas first."""
         pools: dict[str, set[tuple[str, str]]] = defaultdict(set)
-        for k, l in self.data.kl:
+        for k, l in data.kl:
+            self.pairs_of[self.workload[k]].append((k, l))
             pools[self.workload[k]].add((self.pool[k], l))
+        for pairs in self.pairs_of.values():
+            pairs.sort(key=lambda kl: (data.replica_accelerators[kl[0]], kl))
         # sorted, so that sums run in one order whatever the hash seed: the plan is the same
         # from run to run
         self.pools_of = {w: sorted(found) for w, found in pools.items()}
-        self.places = sorted(self.data.sl)
-        self.owned = set(self.data.owned_sites)
-        self._installed: dict[Place, list[int]] = {}
+        self.pinned: dict[tuple[str, str], list[tuple[str, float]]] = defaultdict(list)
+        for (w, p, l), share in data.site_demand.items():
+            self.pinned[(w, p)].append((l, share))
+        self.places = sorted(data.sl)
+        self.owned = set(data.owned_sites)
+
+        self.x: dict[tuple[int, str, str], int] = {}
+        self.capacity: dict[tuple[str, str, str, str], list[float]] = {}
+        """Per (workload, pool, site, period): served rate of [aggregated, prefill, decode]."""
+        self.used: dict[tuple[str, str, str], float] = defaultdict(float)
+        """Accelerators in use per (system, site, period)."""
         self.on: dict[tuple[str, str, str], set[int]] = defaultdict(set)
         """Candidates with replicas per (system, site, period)."""
-        self.pinned: dict[tuple[str, str], list[tuple[str, float]]] = defaultdict(list)
-        for (w, p, l), share in self.data.site_demand.items():
-            self.pinned[(w, p)].append((l, share))
+        for (k, l, p), var in model.x.items():
+            if round(var.value or 0):
+                self.add(k, l, p, round(var.value or 0))
+        self.need = {(s, l): [_systems_for(data, s, self.used[(s, l, p)]) for p in data.periods]
+                     for s, l in data.sl}
+        """Systems the replicas need, per (system, site) and period index."""
+        self._installed: dict[Place, list[int]] = {}
 
     def add(self, k: int, l: str, p: str, count: int) -> None:
         """x[k,l,p] += count, with the capacity and accelerators it brings."""
