@@ -351,7 +351,8 @@ def _two_stage(data: ModelData, options: SolveOptions, started: float) -> SolveR
     a purchase cap, the budget) is repaired by re-solving the LP with the broken limits lowered
     by the overshoot (`tighten`; by one system at least where the repair stalls,
     `repair_steps`), up to REPAIR_ROUNDS times, so even a fleet too large for the
-    MIP gets a plan with its gap. (2) The full MIP restricted to the (candidate, site) pairs
+    MIP gets a plan with its gap; the rounded plan then gives back the systems it does not need
+    (`planner.consolidate`). (2) The full MIP restricted to the (candidate, site) pairs
     the LP or that plan used, for RESTRICTED_SHARE of the time left. (3) The best plan polished
     period by period with its purchases fixed (`planner.polish`), for POLISH_SHARE of the time
     left. (4) The full MIP for the rest; its bound can only raise the lower bound. When it
@@ -472,8 +473,9 @@ class _Stages:
 
     def relaxation(self) -> None:
         """Solve the LP relaxation, take its bound, round its plan; where the rounding breaks a
-        limit, lower that limit by the overshoot in the LP and re-solve it from its basis
-        (bench large: 0.06 s against 1.1 s to rebuild and solve), and round again."""
+        limit, lower that limit (`repair_steps`) in the LP and re-solve it from its basis
+        (bench large: 0.06 s against 1.1 s to rebuild and solve), and round again. A rounding
+        that keeps every limit is consolidated (`_consolidated`) and becomes the first plan."""
         began = time.perf_counter()
         relaxed = lp_relaxation(self.data)
         self.build_seconds = time.perf_counter() - began
@@ -984,7 +986,7 @@ def round_up(model: pyo.ConcreteModel, data: ModelData) -> None:
     gets ⌈short ÷ ρ⌉ more replicas of the option that covers it with the fewest accelerators
     (rounding every count up instead buys whole racks for 10⁻⁶ of a replica); ρ is the rate the
     model's serving rows count (`serving_rate`), so the rounded plan keeps those rows. Then the
-    fewest systems that hold the replicas (n ≥ Σ a·x ÷ (A·availability)), purchases
+    fewest systems that hold the replicas (`fit_fleet`: n ≥ Σ a·x ÷ (A·availability)), purchases
     non-decreasing over the horizon, racks ⌈n ÷ per rack⌉. That may break power, space, a
     quota, a supply cap or the budget; `limit_excess` says where and by how much."""
     modes = data.candidates["mode"].to_numpy()
