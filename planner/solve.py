@@ -488,6 +488,11 @@ class _Stages:
         broken_before: dict[Limit, float] = {}
         for attempt in range(REPAIR_ROUNDS + 1):
             run = _run(relaxed, self._options(), solver=solver)
+            if attempt and run.status == Status.error and not run.interrupted:
+                # HiGHS can end a re-solve from its basis in "unknown" (bench large with seed
+                # 14, the third repair round); from scratch it solves
+                solver = _highs(self.options)
+                run = _run(relaxed, self._options(), solver=solver)
             self.interrupted |= run.interrupted
             if attempt == 0:
                 self._take_bound(run, relaxed)

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pyomo.environ as pyo
 import pytest
 
+from planner import solve as solve_module
 from planner.coefficients import build_data
 from planner.formulation import build_model
 from planner.problem import load_problem
@@ -167,6 +168,27 @@ def test_an_overshoot_below_one_system_lowers_the_limit_by_a_system(write_proble
     plan = state.best.model
     assert limit_excess(plan, data) == {}
     assert plan.n["toy-a", "dc1", "p1"].value == 2
+
+
+def test_a_repair_round_that_ends_in_error_is_solved_again_from_scratch(
+        write_problem, monkeypatch) -> None:
+    # HiGHS can end a re-solve from its basis in "unknown" (an error here): the round is
+    # solved again with a fresh solver, and the repair goes on
+    data = _two_sites(write_problem)
+    calls: list[object] = []
+    real_run = solve_module._run
+
+    def run(model, options, warm_start=None, progress=None, solver=None):
+        calls.append(solver)
+        if len(calls) == 2:
+            return solve_module.Run(solve_module.Status.error, math.nan, math.nan, math.nan)
+        return real_run(model, options, warm_start, progress, solver)
+
+    monkeypatch.setattr(solve_module, "_run", run)
+    state = _Stages(data, SolveOptions(time_limit_s=30), time.perf_counter())
+    state.relaxation()
+    assert len(calls) == 3 and calls[2] is not calls[1]
+    assert state.best is not None and limit_excess(state.best.model, data) == {}
 
 
 def test_tighten_lowers_each_broken_limit_by_its_overshoot(write_problem) -> None:
