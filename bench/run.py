@@ -10,11 +10,12 @@ share of time spent building Pyomo models versus inside HiGHS, and the wall time
 `planner --help`.
 
     .venv/bin/python bench/run.py [--families small,medium] [--time-limit 60] [--gap 0.001]
-                                  [--demand-scale 1,10] [--shadow-prices] [--performance]
-                                  [--json]
+                                  [--demand-scale 1,10] [--seed 3,14] [--shadow-prices]
+                                  [--performance] [--json]
 
 `--demand-scale` runs each family at each listed multiple of its demand (site power and racks
-follow it; the cloud quota does not), one row each, labelled `large ×10`.
+follow it; the cloud quota does not), one row each, labelled `large ×10`; `--seed` draws each
+family's demand and sites from each listed seed instead of the family's own (`large s14`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +104,9 @@ def _hwm_kb(pid: int) -> float:
 
 
 def run_family(name: str, time_limit: float, gap: float, shadow_prices: bool,
-               demand_scale: float = 1.0) -> dict[str, Any]:
-    """Run one family, its demand times `demand_scale`, in this process; returns its row."""
+               demand_scale: float = 1.0, seed: int | None = None) -> dict[str, Any]:
+    """Run one family, its demand times `demand_scale`, drawn from `seed` (None: the
+    family's), in this process; returns its row."""
     import pyomo.environ as pyo
 
     import planner.solve as solve_module
@@ -124,9 +127,10 @@ def run_family(name: str, time_limit: float, gap: float, shadow_prices: bool,
             building["calls"] += 1
 
     solve_module.build_model = timed_build  # count every model built inside solve
-    row: dict[str, Any] = {"family": _label(name, demand_scale)}
+    row: dict[str, Any] = {"family": _label(name, demand_scale, seed)}
+    family = FAMILIES[name] if seed is None else replace(FAMILIES[name], seed=seed)
     with tempfile.TemporaryDirectory() as tmp, DescendantPeak() as children:
-        path = write_problem(FAMILIES[name], Path(tmp), demand_scale)
+        path = write_problem(family, Path(tmp), demand_scale)
         t0 = time.perf_counter()
         inputs = load_problem(path)
         t1 = time.perf_counter()
@@ -158,8 +162,9 @@ def run_family(name: str, time_limit: float, gap: float, shadow_prices: bool,
     return row
 
 
-def _label(name: str, demand_scale: float) -> str:
-    return name if demand_scale == 1 else f"{name} ×{demand_scale:g}"
+def _label(name: str, demand_scale: float, seed: int | None = None) -> str:
+    scaled = "" if demand_scale == 1 else f" ×{demand_scale:g}"
+    return name + scaled + ("" if seed is None else f" s{seed}")
 
 
 def _size(model: Any) -> dict[str, int]:
@@ -216,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gap", type=float, default=1e-3, help="relative MIP gap")
     parser.add_argument("--demand-scale", default="1",
                         help="comma-separated multiples of every family's demand, e.g. 1,10")
+    parser.add_argument("--seed", default=None,
+                        help="comma-separated seeds of the families' demand and sites, e.g. 3,14")
     parser.add_argument("--shadow-prices", action="store_true",
                         help="also value binding limits by re-solving (planner solve's default)")
     parser.add_argument("--performance", action="store_true",
@@ -229,8 +236,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--demand-scale: expected numbers like 1,10, found {args.demand_scale!r}")
     if not scales or min(scales) <= 0:
         parser.error(f"--demand-scale: expected positive numbers, found {args.demand_scale!r}")
+    try:
+        seeds: list[int | None] = [None] if args.seed is None else [
+            int(x) for x in args.seed.split(",") if x.strip()]
+    except ValueError:
+        parser.error(f"--seed: expected integers like 3,14, found {args.seed!r}")
     if args.one:
-        row = run_family(args.one, args.time_limit, args.gap, args.shadow_prices, scales[0])
+        row = run_family(args.one, args.time_limit, args.gap, args.shadow_prices, scales[0],
+                         seeds[0])
         print(json.dumps(row))
         return 0
     names = [n.strip() for n in args.families.split(",") if n.strip()]
@@ -241,14 +254,16 @@ def main(argv: list[str] | None = None) -> int:
           f"{os.cpu_count()} CPUs, shadow prices {'on' if args.shadow_prices else 'off'}",
           flush=True)
     rows = []
-    for name, scale in [(n, x) for n in names for x in scales]:
+    for name, scale, seed in [(n, x, s) for n in names for x in scales for s in seeds]:
         cmd = [sys.executable, __file__, "--one", name, "--time-limit", str(args.time_limit),
                "--gap", str(args.gap), "--demand-scale", repr(scale)] + (
-                   ["--shadow-prices"] if args.shadow_prices else [])
+                   ["--shadow-prices"] if args.shadow_prices else []) + (
+                   [] if seed is None else ["--seed", str(seed)])
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
-            print(f"{_label(name, scale)}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
-            rows.append({"family": _label(name, scale), "status": "crashed"})
+            label = _label(name, scale, seed)
+            print(f"{label}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+            rows.append({"family": label, "status": "crashed"})
             continue
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         if args.json:
