@@ -12,15 +12,7 @@ from planner.consolidate import consolidate, fit_fleet
 from planner.problem import load_problem
 from planner.solve import SolveOptions, _Stages, limit_excess, lp_relaxation
 from tests.conftest import candidate, candidates, toy_problem
-from tests.test_rounding import overshoot
-
-
-def _data(write_problem, demand: float, *rows, sites=None):
-    problem = toy_problem(systems=["toy-a"])
-    problem["workloads"][0]["demand"] = {"p1": demand}
-    if sites is not None:
-        problem["sites"] = sites
-    return build_data(load_problem(write_problem(problem)), candidates(*rows))
+from tests.test_rounding import _data, overshoot
 
 
 def _plan(data, replicas: dict[tuple[int, str], int]) -> pyo.ConcreteModel:

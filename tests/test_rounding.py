@@ -36,9 +36,13 @@ def overshoot(model: pyo.ConcreteModel) -> dict[str, float]:
     return {name: amount for name, amount in broken.items() if amount > 1e-6}
 
 
-def _data(write_problem, demand: float, *rows):
+def _data(write_problem, demand: float, *rows, sites=None):
+    """Toy-a systems only, `demand` tok/s in one period, the candidate `rows` (at `sites`,
+    default the toy problem's one)."""
     problem = toy_problem(systems=["toy-a"])
     problem["workloads"][0]["demand"] = {"p1": demand}
+    if sites is not None:
+        problem["sites"] = sites
     return build_data(load_problem(write_problem(problem)), candidates(*rows))
 
 
