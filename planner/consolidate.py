@@ -59,8 +59,12 @@ def fit_fleet(model: pyo.ConcreteModel, data: ModelData) -> None:
 
 
 def _systems_for(data: ModelData, system: str, accelerators: float) -> int:
-    per_system = data.accelerators[system] * data.availability[system]
-    return math.ceil(accelerators / per_system - 1e-9)
+    return math.ceil(accelerators / _usable(data, system) - 1e-9)
+
+
+def _usable(data: ModelData, system: str) -> float:
+    """Accelerators one system holds replicas on: A · availability."""
+    return data.accelerators[system] * data.availability[system]
 
 
 def _owned_path(data: ModelData, system: str, site: str, need: list[int]
@@ -83,9 +87,9 @@ def consolidate(model: pyo.ConcreteModel, data: ModelData) -> int:
     periods. Cost minimization only (the demand is a constant)."""
     plan = _Plan(model, data)
     dropped = 0
-    for p in data.periods:
+    for i, p in enumerate(data.periods):
         for place in sorted(plan.places, key=lambda sl: (-plan.system_cost(sl, p), sl)):
-            while plan.need[place][data.periods.index(p)] > 0 and plan.shed_one(place, p):
+            while plan.need[place][i] > 0 and plan.shed_one(place, p):
                 dropped += 1
     if dropped:
         plan.write(model)
@@ -118,6 +122,7 @@ class _Plan:
             self.pinned[(w, p)].append((l, share))
         self.places = sorted(data.sl)
         self.owned = set(data.owned_sites)
+        self.position = {p: i for i, p in enumerate(data.periods)}
 
         self.x: dict[tuple[int, str, str], int] = {}
         self.capacity: dict[tuple[str, str, str, str], list[float]] = {}
@@ -149,21 +154,24 @@ class _Plan:
         demand = self.data.demand[(w, p)]
         at_site: dict[str, float] = defaultdict(float)
         for pool, l in self.pools_of.get(w, []):
-            agg, prefill, decode = self.capacity.get((w, pool, l, p), (0.0, 0.0, 0.0))
-            at_site[l] += min(agg + prefill, agg + decode)
+            at_site[l] += self.pool_rate(w, pool, l, p)
         tolerance = 1e-9 * max(1.0, demand)
         if sum(min(demand, v) for v in at_site.values()) < demand - tolerance:
             return False
         return all(min(demand, at_site.get(l, 0.0)) >= share - tolerance
                    for l, share in self.pinned[(w, p)])
 
+    def pool_rate(self, w: str, pool: str, l: str, p: str) -> float:
+        """What a pool serves of w in p: min(agg + prefill, agg + decode), the model's two
+        serving rows."""
+        agg, prefill, decode = self.capacity.get((w, pool, l, p), (0.0, 0.0, 0.0))
+        return min(agg + prefill, agg + decode)
+
     def room(self, place: Place, p: str) -> float:
         """Accelerators free on the systems of `place` that p already counts."""
         s, l = place
-        i = self.data.periods.index(p)
-        installed = self.installed(place)[i]
-        per_system = self.data.accelerators[s] * self.data.availability[s]
-        return installed * per_system - self.used[(s, l, p)]
+        installed = self.installed(place)[self.position[p]]
+        return installed * _usable(self.data, s) - self.used[(s, l, p)]
 
     def installed(self, place: Place) -> list[int]:
         """Systems of `place` counted per period index: at an owned site the largest need so
@@ -193,9 +201,8 @@ class _Plan:
         """Free the accelerators above place's last whole system but one in p, by dropping or
         moving replicas; keep the change only where the plan's cost falls."""
         s, l = place
-        i = self.data.periods.index(p)
-        per_system = self.data.accelerators[s] * self.data.availability[s]
-        overflow = self.used[(s, l, p)] - (self.need[place][i] - 1) * per_system
+        i = self.position[p]
+        overflow = self.used[(s, l, p)] - (self.need[place][i] - 1) * _usable(self.data, s)
         moves: list[tuple[int, str, int]] = []
         freed = 0.0
         on_place = sorted((k for k in self.on[(s, l, p)] if self.x[(k, l, p)]),
@@ -253,8 +260,7 @@ class _Plan:
         for key, var in model.x.items():
             var.set_value(self.x.get(key, 0), skip_validation=True)
         for (w, pool, l, p), var in model.u.items():
-            agg, prefill, decode = self.capacity.get((w, pool, l, p), (0.0, 0.0, 0.0))
-            var.set_value(min(agg + prefill, agg + decode, self.data.demand[(w, p)]),
+            var.set_value(min(self.pool_rate(w, pool, l, p), self.data.demand[(w, p)]),
                           skip_validation=True)
         at_site: dict[tuple[str, str, str], float] = defaultdict(float)
         for (w, _, l, p), var in model.u.items():

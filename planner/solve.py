@@ -516,8 +516,9 @@ class _Stages:
         """`consolidate` the rounded plan in `rounded`; back to the rounded plan if that
         breaks a limit or saves nothing."""
         kept, cost = _values(rounded), pyo.value(rounded.cost)
-        if consolidate(rounded, self.data) and not limit_excess(rounded, self.data) \
-                and pyo.value(rounded.cost) < cost:
+        if not consolidate(rounded, self.data):
+            return  # nothing given back: the model still holds the rounded plan
+        if not limit_excess(rounded, self.data) and pyo.value(rounded.cost) < cost:
             return
         for (name, index), value in kept.items():
             getattr(rounded, name)[index].set_value(value, skip_validation=True)
