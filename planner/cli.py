@@ -134,7 +134,16 @@ TimeOpt = Annotated[float, typer.Option(
     "binding limits.", min=0.1)]
 GapOpt = Annotated[float, typer.Option("--gap", help="Relative MIP gap to stop at.", min=0.0, max=1.0)]
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="HiGHS threads.", min=1)]
+NodeOpt = Annotated[int | None, typer.Option(
+    "--node-limit", help="Stop each MIP after this many branch-and-bound nodes instead of at a "
+    "share of the time limit: the same plan run after run (the time limit still caps the "
+    "solve).", min=1)]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+
+
+CUT_SHORT = ("interrupted", "stopped at the time limit", "stopped at the node limit",
+             "the time limit ended part")
+"""Notes of a solve cut short, echoed to stderr by `solve`."""
 
 
 def _writable_directory(path: Path | None) -> Path | None:
@@ -190,11 +199,12 @@ def write_report(path: Path, html: str) -> None:
     err.print(f"report written to {path}", highlight=False, markup=False)
 
 
-def _options(time_limit: float, gap: float, threads: int | None) -> SolveOptions:
+def _options(time_limit: float, gap: float, threads: int | None,
+             node_limit: int | None) -> SolveOptions:
     from planner.solve import SolveOptions
 
     return SolveOptions(time_limit_s=time_limit, mip_gap=gap, threads=threads,
-                        verbose=_state["debug"])
+                        verbose=_state["debug"], node_limit=node_limit)
 
 
 # ------------------------------------------------------------------------------------------
@@ -213,6 +223,7 @@ def solve(
     time_limit: TimeOpt = 60.0,
     gap: GapOpt = 1e-3,
     threads: ThreadsOpt = None,
+    node_limit: NodeOpt = None,
     format: FormatOpt = Format.table,
     out_dir: OutOpt = None,
     report: ReportOpt = None,
@@ -226,9 +237,9 @@ def solve(
 
     _state["debug"] = _state["debug"] or debug
     inputs = load_problem(problem, _overrides(power_budget, demand, vendor, system))
-    plan = solve_problem(inputs, _options(time_limit, gap, threads))
+    plan = solve_problem(inputs, _options(time_limit, gap, threads, node_limit))
     for note in plan.notes:
-        if note.startswith(("interrupted", "stopped at the time limit")):
+        if note.startswith(CUT_SHORT):
             err.print(f"note: {note}", highlight=False, markup=False)
     if out_dir is not None:
         write_plan(plan, out_dir)
@@ -287,6 +298,7 @@ def compare(
     time_limit: TimeOpt = 60.0,
     gap: GapOpt = 1e-3,
     threads: ThreadsOpt = None,
+    node_limit: NodeOpt = None,
     workers: WorkersOpt = 2,
     format: FormatOpt = Format.table,
     out_dir: OutOpt = None,
@@ -301,8 +313,8 @@ def compare(
     total = len(variants(problem, by.value, overrides))
     with _progress(total, quiet or format != Format.table) as bar:
         task = bar.add_task(f"solving {total} fleets", total=total) if bar else None
-        outcomes = run_compare(problem, by.value, overrides, _options(time_limit, gap, threads),
-                               workers=workers,
+        outcomes = run_compare(problem, by.value, overrides,
+                               _options(time_limit, gap, threads, node_limit), workers=workers,
                                on_done=(lambda _o: bar.advance(task)) if bar else None)
     frame = compare_frame(outcomes)
     payload = {"by": by.value, "rows": [outcome_row(o) for o in outcomes]}
@@ -343,6 +355,7 @@ def sweep(
     time_limit: TimeOpt = 60.0,
     gap: GapOpt = 1e-3,
     threads: ThreadsOpt = None,
+    node_limit: NodeOpt = None,
     format: FormatOpt = Format.table,
     out_dir: OutOpt = None,
     chart: Annotated[Path | None, typer.Option("--chart", help="Write a PNG chart of the "
@@ -359,7 +372,7 @@ def sweep(
     with _progress(total, quiet or format != Format.table) as bar:
         task = bar.add_task(f"solving {total} points", total=total) if bar else None
         frame = run_sweep(problem, axes, _overrides(power_budget, demand, vendor, system),
-                          _options(time_limit, gap, threads),
+                          _options(time_limit, gap, threads, node_limit),
                           on_done=(lambda _r: bar.advance(task)) if bar else None)
     rows = frame.to_dict(orient="records")
     unsolved = sum(row["status"] == INTERRUPTED for row in rows)

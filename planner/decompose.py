@@ -112,7 +112,8 @@ STEP_SHRINK = 0.8
 
 def period_bound(data: ModelData, values: Values, deadline: float,
                  solve_period: Callable[[pyo.ConcreteModel, Values, float], Any],
-                 upper: float = math.inf, gap: float = 0.0) -> tuple[float, Values | None]:
+                 upper: float = math.inf, gap: float = 0.0,
+                 share_time: bool = True) -> tuple[float, Values | None]:
     """A lower bound of the whole MIP from its periods one at a time, and the cheapest plan of
     the whole MIP their plans make (`join`), if any.
 
@@ -127,15 +128,17 @@ def period_bound(data: ModelData, values: Values, deadline: float,
     the plans keep the rule (no component of g moves μ), the bound is within `gap` of `upper`
     (the best plan's cost), or the time runs out: the first pass may use all the time left
     before `deadline` (`time.perf_counter()`), each later one PASS_SHARE of it, split equally
-    over its periods. `solve_period(model, start, time_limit_s)` runs HiGHS and returns its
+    over its periods; without `share_time` every period may use all the time left (a node
+    limit ends each MIP). `solve_period(model, start, time_limit_s)` runs HiGHS and returns its
     `Run`; a pass in which a period has no bound (no time left for it, or Ctrl-C) bounds
     nothing. Returns (nan, None) when no pass did."""
     multipliers: Multipliers = {}
     bound, best_plan, theta = math.nan, None, 1.0
     for done in range(LAGRANGE_PASSES):
         now = time.perf_counter()
-        share = PASS_SHARE if 0 < done < LAGRANGE_PASSES - 1 else 1.0
-        passed = _one_pass(data, values, now + (deadline - now) * share, solve_period, multipliers)
+        share = PASS_SHARE if 0 < done < LAGRANGE_PASSES - 1 and share_time else 1.0
+        passed = _one_pass(data, values, now + (deadline - now) * share, solve_period, multipliers,
+                           share_time)
         if passed is None:
             break
         lagrangian, plans = passed
@@ -157,13 +160,14 @@ def period_bound(data: ModelData, values: Values, deadline: float,
 
 def _one_pass(data: ModelData, values: Values, deadline: float,
               solve_period: Callable[[pyo.ConcreteModel, Values, float], Any],
-              multipliers: Multipliers) -> tuple[float, dict[str, Values]] | None:
+              multipliers: Multipliers, share_time: bool = True
+              ) -> tuple[float, dict[str, Values]] | None:
     """Each period's relaxation under `multipliers`, an equal share of the time left before
-    `deadline` each: the sum of their bounds (L(μ)) and their plans; None when a period has no
-    bound."""
+    `deadline` each (all of it without `share_time`): the sum of their bounds (L(μ)) and their
+    plans; None when a period has no bound."""
     total, plans = 0.0, {}
     for i, period in enumerate(data.periods):
-        limit_s = (deadline - time.perf_counter()) / (len(data.periods) - i)
+        limit_s = (deadline - time.perf_counter()) / (len(data.periods) - i if share_time else 1)
         if limit_s < MIN_PERIOD_SECONDS:
             return None
         model, start = period_relaxation_model(data, period, values, multipliers)

@@ -76,10 +76,12 @@ def period_cost(data: ModelData, period: str, values: Values) -> float:
 
 
 def polish(data: ModelData, values: Values, deadline: float,
-           solve_period: Callable[[pyo.ConcreteModel, Values, float], Any]) -> tuple[Values, int]:
+           solve_period: Callable[[pyo.ConcreteModel, Values, float], Any],
+           share_time: bool = True) -> tuple[Values, int]:
     """Re-solve each period's MIP from the plan, in order, each with an equal share of the
     time left before `deadline` (`time.perf_counter()`, less what a period has taken beyond
-    its limit on average so far), and keep a period's new plan when it is cheaper.
+    its limit on average so far), or all of it without `share_time` (a node limit ends each
+    MIP), and keep a period's new plan when it is cheaper.
     `solve_period(model, start, time_limit_s)` runs HiGHS and returns its `Run`
     (the solution loaded into `model`); an interrupted run ends the polish. Returns the plan
     and how many periods improved."""
@@ -90,7 +92,8 @@ def polish(data: ModelData, values: Values, deadline: float,
     load)."""
     for i, period in enumerate(data.periods):
         began = time.perf_counter()
-        limit_s = (deadline - began) / (len(data.periods) - i) - overhead_s
+        limit_s = ((deadline - began) / (len(data.periods) - i) - overhead_s if share_time
+                   else deadline - began)
         if limit_s < MIN_PERIOD_SECONDS:
             break
         model, start = period_model(data, period, values)

@@ -65,6 +65,17 @@ class SolveOptions:
     """Re-solve with each binding limit relaxed by one unit to value it."""
     verbose: bool = False
     """Stream the HiGHS log."""
+    node_limit: int | None = None
+    """Branch-and-bound nodes after which each MIP HiGHS solves stops (its mip_max_nodes), in
+    place of a share of the time limit: every stage then gets all the time left, no stage runs
+    beside another, and the solve takes the same steps, so gives the same plan, run after run
+    and under any load. The time limit still caps the whole solve; a note says when it ended a
+    stage first (`_near_cap`)."""
+
+    @property
+    def by_nodes(self) -> bool:
+        """Whether node limits, not time shares, end the MIP stages (`node_limit`)."""
+        return self.node_limit is not None
 
 
 @dataclass(frozen=True)
@@ -240,6 +251,8 @@ def _highs(options: SolveOptions, time_limit_s: float | None = None) -> _Highs:
     if options.threads:
         solver.config.threads = options.threads
     solver.config.solver_options["random_seed"] = 0
+    if options.node_limit is not None:
+        solver.config.solver_options["mip_max_nodes"] = options.node_limit
     # HiGHS 1.15's feasibility jump can run far past time_limit (minutes on an elastic copy
     # whose limit was 20 s); the other heuristics find incumbents as fast here
     solver.config.solver_options["mip_heuristic_run_feasibility_jump"] = False
@@ -312,7 +325,8 @@ def solve(data: ModelData, options: SolveOptions | None = None) -> SolveResult:
         result = _two_stage(data, options, started)
     else:
         model = build_model(data)
-        run = _run(model, replace(options, time_limit_s=options.time_limit_s * SCALE_STAGE_SHARE))
+        share = 1.0 if options.by_nodes else SCALE_STAGE_SHARE
+        run = _run(model, replace(options, time_limit_s=options.time_limit_s * share))
         result = SolveResult(run.status, model, data, run.objective, run.bound, run.gap,
                              interrupted=run.interrupted)
         if run.status.has_plan:
@@ -324,7 +338,7 @@ def solve(data: ModelData, options: SolveOptions | None = None) -> SolveResult:
     if options.verbose:
         print(coefficient_report(build_model(data)), file=sys.stderr)
     _explain_status(result, options, started)
-    _note_limits(result)
+    _note_limits(result, by_nodes=options.by_nodes and not _near_cap(result, options, started))
     if result.status.has_plan and result.model is not None:
         result.bindings = find_bindings(result.model, data)
         if options.shadow_prices and data.objective == Objective.min_tco and not result.interrupted:
@@ -338,8 +352,24 @@ def solve(data: ModelData, options: SolveOptions | None = None) -> SolveResult:
                 result.interrupted = True
                 result.message = "interrupted (Ctrl-C) while valuing binding limits; values not computed"
                 _add_note(result, result.message)
+    if options.by_nodes and _near_cap(result, options, started):
+        _add_note(result, "the time limit ended part of the solve before the node limit did: "
+                  "this plan can differ from run to run (raise --time-limit)")
     result.seconds = time.perf_counter() - started
     return result
+
+
+NODE_CAP_MARGIN_S = 0.5
+"""Under a node limit, a solve that ends within this much of its time limit (plus the child's
+grace and two builds of the model, `_near_cap`) may have had a stage ended by the clock."""
+
+
+def _near_cap(result: SolveResult, options: SolveOptions, started: float) -> bool:
+    """Whether the solve came close enough to its time limit that the clock may have ended a
+    stage: every stage under a node limit may use all the time left, so one the clock ended
+    ends at the limit, less a MIP child's grace and the two builds its plan costs."""
+    margin_s = NODE_CAP_MARGIN_S + CHILD_GRACE_S + 2 * result.relaxation_seconds
+    return time.perf_counter() - started > options.time_limit_s - margin_s
 
 
 def _two_stage(data: ModelData, options: SolveOptions, started: float) -> SolveResult:
@@ -370,6 +400,8 @@ def _two_stage(data: ModelData, options: SolveOptions, started: float) -> SolveR
     FULL_CHILD_COLUMNS replica columns or more it is launched as soon as the LP is built (its
     root cuts are what the bound waits for: bench large's first round takes 5 s), on a smaller
     one after the LP, when the LP proved slow.
+    Under a node limit (`SolveOptions.node_limit`) the stages run one after the other, each
+    with all the time left, so that HiGHS's node counts, not the clock, end them.
     Ctrl-C (HiGHS returns `interrupted`, or KeyboardInterrupt between calls) ends the stages
     and returns the best plan so far."""
     state = _Stages(data, options, started)
@@ -383,7 +415,7 @@ def _two_stage(data: ModelData, options: SolveOptions, started: float) -> SolveR
         if state.go_on():
             state.polish(share=POLISH_SHARE)
         if state.go_on() and state.full_child is None and splits_by_period(data) \
-                and state.in_process(state.left() * FULL_BEFORE_PERIODS):
+                and state.periods_follow():
             state.full(share=FULL_BEFORE_PERIODS)
             if state.go_on():
                 state.periods()
@@ -469,6 +501,10 @@ class _Stages:
         return self.options.time_limit_s - (time.perf_counter() - self.started)
 
     def _options(self, share: float = 1.0) -> SolveOptions:
+        """The options of a stage for `share` of the time left (all of it under a node
+        limit, which then ends the stage)."""
+        if self.options.by_nodes:
+            share = 1.0
         return replace(self.options, time_limit_s=max(self.left() * share, MIN_STAGE_SECONDS))
 
     def relaxation(self) -> None:
@@ -536,8 +572,10 @@ class _Stages:
 
     def may_run_beside(self) -> bool:
         """Whether a child process may solve beside this one: there is a second CPU for it,
-        and this is not a worker process (`compare` runs one solve per CPU already)."""
-        return _cpus() >= 2 and multiprocessing.parent_process() is None
+        this is not a worker process (`compare` runs one solve per CPU already), and no node
+        limit asks for the same steps on every machine."""
+        return (_cpus() >= 2 and multiprocessing.parent_process() is None
+                and not self.options.by_nodes)
 
     def concurrent(self) -> bool:
         """Whether the full MIP should solve in a child process alongside the other stages: it
@@ -574,7 +612,7 @@ class _Stages:
         # the polished plan is loaded into a model rebuilt here: two builds out of the share,
         # because a build's time varies; alongside a full MIP child, the polish takes the time
         # until the child answers
-        deadline = time.perf_counter() + self.left() * share - 2 * self.build_seconds
+        deadline = time.perf_counter() + self._options(share).time_limit_s - 2 * self.build_seconds
         if self.full_child is not None:
             deadline = self.full_child.deadline - CHILD_GRACE_S - 2 * self.build_seconds
 
@@ -585,7 +623,8 @@ class _Stages:
         for data in (self._restricted_data(), self.data):
             if self.interrupted:  # Ctrl-C in the first pass ends the polish, not just the pass
                 break
-            values, better = polish(data, values, deadline, self._solve_period)
+            values, better = polish(data, values, deadline, self._solve_period,
+                                    share_time=not self.options.by_nodes)
             improved += better
         if improved:
             model = _load(self.data, values)
@@ -607,7 +646,8 @@ class _Stages:
         deadline = time.perf_counter() + self.left()
         upper = self.best.objective if self.best is not None else math.inf
         bound, joined = period_bound(self.data, self._start(), deadline, self._solve_period,
-                                     upper, self.options.mip_gap)
+                                     upper, self.options.mip_gap,
+                                     share_time=not self.options.by_nodes)
         if math.isfinite(bound):
             self.lower = max(self.lower, bound)
         if joined is not None:
@@ -658,6 +698,14 @@ class _Stages:
             model = _load(data, values)
         self.interrupted |= run.interrupted
         return model, run
+
+    def periods_follow(self) -> bool:
+        """Whether the full MIP gets FULL_BEFORE_PERIODS and the period relaxation follows it
+        (`_two_stage`): when the full MIP would run in this process, and under a node limit,
+        where the choice must not depend on a measured time, when the fleet is not big."""
+        if self.options.by_nodes:
+            return not _big_fleet(self.data)
+        return self.in_process(self.left() * FULL_BEFORE_PERIODS)
 
     def in_process(self, limit_s: float) -> bool:
         """Whether a MIP stage of `limit_s` runs in this process: the LP was quick
@@ -1136,11 +1184,13 @@ def _note_unvalued(result: SolveResult) -> None:
                   "limit was used up (raise --time-limit)")
 
 
-def _note_limits(result: SolveResult) -> None:
-    """A plan cut short (time limit or Ctrl-C) says so in its notes, with its gap and bound."""
+def _note_limits(result: SolveResult, by_nodes: bool = False) -> None:
+    """A plan cut short (time limit, node limit, or Ctrl-C) says so in its notes, with its gap
+    and bound; `by_nodes`: node limits, not the clock, ended the stages."""
     if not result.status.has_plan or result.status == Status.optimal:
         return
-    why = "interrupted (Ctrl-C)" if result.interrupted else "stopped at the time limit"
+    why = ("interrupted (Ctrl-C)" if result.interrupted else
+           "stopped at the node limit" if by_nodes else "stopped at the time limit")
     bound = f"{result.bound:,.4f} $M" if math.isfinite(result.bound) else "unknown"
     gap = f"{result.gap:.3%}" if math.isfinite(result.gap) else "unknown"
     result.message = f"{why}: best plan found so far, gap {gap} (lower bound {bound})"
@@ -1187,6 +1237,10 @@ def _explain_status(result: SolveResult, options: SolveOptions, started: float) 
         result.message = ("no plan satisfies every constraint; relax:" if result.diagnosis
                           else "no plan satisfies every constraint (the elastic re-solve found no "
                           "single cause)")
+    elif result.status == Status.no_solution and options.by_nodes \
+            and not _near_cap(result, options, started):
+        result.message = (f"no integer-feasible plan found within {options.node_limit:,} "
+                          "branch-and-bound nodes per MIP; raise --node-limit")
     elif result.status == Status.no_solution:
         result.message = (
             "no integer-feasible plan found within the time limit (the solver had "
@@ -1239,9 +1293,10 @@ def time_left(options: SolveOptions, started: float,
 def diagnose(data: ModelData, options: SolveOptions) -> list[str]:
     """Solve the elastic copy; one line per relaxed quantity, largest first."""
     model = build_model(data, elastic=True)
-    limits = replace(DIAGNOSIS_LIMIT, time_limit_s=min(options.time_limit_s,
-                                                        DIAGNOSIS_LIMIT.time_limit_s),
-                     threads=options.threads, verbose=options.verbose)
+    limits = replace(DIAGNOSIS_LIMIT, time_limit_s=options.time_limit_s if options.by_nodes
+                     else min(options.time_limit_s, DIAGNOSIS_LIMIT.time_limit_s),
+                     threads=options.threads, verbose=options.verbose,
+                     node_limit=options.node_limit)
     run = _run(model, limits)
     if run.interrupted:  # a diagnosis cut short could name the wrong limits
         raise KeyboardInterrupt
@@ -1317,18 +1372,21 @@ def marginal_values(
     free variables), so the value is measured the honest way: by a MIP re-solve. The
     re-solves share the time until `ends_at` (`time.perf_counter()`), each at most
     MARGINAL_LIMIT_S; a limit whose share would be under `min_resolve_s` (or
-    MIN_MARGINAL_SECONDS) keeps value_usd None."""
+    MIN_MARGINAL_SECONDS) keeps value_usd None. Under a node limit each re-solve may use all
+    the time left, and only MIN_MARGINAL_SECONDS left skips one."""
     valued: list[Binding] = []
     todo = min(len(bindings), MAX_MARGINAL_RESOLVES)
     for i, b in enumerate(bindings):
-        share_s = (ends_at - time.perf_counter()) / max(todo - i, 1)
-        if (i >= todo or data.objective != Objective.min_tco
-                or share_s < max(min_resolve_s, MIN_MARGINAL_SECONDS)):
+        share_s = (ends_at - time.perf_counter()) / (1 if options.by_nodes else max(todo - i, 1))
+        floor_s = MIN_MARGINAL_SECONDS if options.by_nodes else max(min_resolve_s,
+                                                                     MIN_MARGINAL_SECONDS)
+        if i >= todo or data.objective != Objective.min_tco or share_s < floor_s:
             valued.append(b)
             continue
-        quick = SolveOptions(time_limit_s=min(share_s, MARGINAL_LIMIT_S),
-                             mip_gap=options.mip_gap, threads=options.threads,
-                             shadow_prices=False)
+        quick = SolveOptions(
+            time_limit_s=share_s if options.by_nodes else min(share_s, MARGINAL_LIMIT_S),
+            mip_gap=options.mip_gap, threads=options.threads, shadow_prices=False,
+            node_limit=options.node_limit)
         if b.kind == "power":
             changed = replace(data, power_budget_mw={**data.power_budget_mw,
                                                      (b.site, b.period): b.limit + 1.0})

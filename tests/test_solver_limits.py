@@ -4,6 +4,7 @@ says so (exit 1), Ctrl-C stops cleanly (best plan so far, or exit 130 without a 
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -26,7 +27,7 @@ from planner.solve import Run, SolveOptions, Status, _progress_sender, coefficie
 from tests.conftest import REPO, candidate, candidates, toy_problem
 
 sys.path.insert(0, str(REPO / "bench"))
-from problems import FAMILIES, write_problem
+from problems import FAMILIES, Family, write_problem
 
 runner = CliRunner()
 
@@ -66,6 +67,58 @@ def test_time_limit_returns_the_incumbent_with_gap_and_bound(medium: Path) -> No
         assert "time limit" in result.message and f"{result.gap:.3%}" in result.message
         plan = plan_from_result(inputs, result)  # the incumbent still passes its invariants
         assert any("time limit" in note for note in plan.notes)
+
+
+@pytest.fixture(scope="module")
+def node_bound(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bench-shaped problem (8 systems, 2 workloads, 3 periods) whose MIPs 5 nodes leave
+    0.7% from their bound: the node limit, not the gap, ends them (2–5 s a solve)."""
+    return write_problem(Family("nodes", 8, 2, 3, 1, seed=6), tmp_path_factory.mktemp("nodes"))
+
+
+def test_a_node_limit_gives_the_same_plan_whatever_the_time_limit(node_bound: Path) -> None:
+    outputs = []
+    for time_limit in ("30", "90"):
+        result = runner.invoke(app, ["solve", str(node_bound), "--node-limit", "5",
+                                     "--time-limit", time_limit, "--format", "json"])
+        assert result.exit_code == 0, result.stderr
+        assert "note: stopped at the node limit: best plan found so far, gap" in result.stderr
+        outputs.append(result.stdout)
+    assert outputs[0] == outputs[1]
+    assert json.loads(outputs[0])["status"] == "feasible"
+
+
+def test_a_node_limit_runs_no_stage_beside_another(node_bound: Path, monkeypatch) -> None:
+    # on two CPUs a big fleet's full MIP would start in a child beside the other stages, and
+    # what it finds would then depend on how far they got
+    children: list[SolveOptions] = []
+
+    class Counted(solve_module._ChildMip):
+        def __init__(self, data: object, options: SolveOptions, start: object,
+                     target: object = None) -> None:
+            children.append(options)
+            super().__init__(data, options, start, target)
+
+    monkeypatch.setattr(solve_module, "FULL_CHILD_COLUMNS", 0)
+    monkeypatch.setattr(solve_module, "_cpus", lambda: 2)
+    monkeypatch.setattr(solve_module, "_ChildMip", Counted)
+    inputs = load_problem(node_bound)
+    data = build_data(inputs, candidates_for(inputs))
+    result = solve(data, SolveOptions(time_limit_s=60, shadow_prices=False, node_limit=5))
+    assert children == []
+    assert result.status == Status.feasible and result.bound <= result.objective + 1e-9
+    solve(data, SolveOptions(time_limit_s=3, shadow_prices=False))
+    assert len(children) == 1  # without the node limit, the child runs beside
+
+
+def test_a_node_limit_the_clock_beats_says_the_plan_can_differ(medium: Path) -> None:
+    inputs = load_problem(medium)
+    data = build_data(inputs, candidates_for(inputs))
+    result = solve(data, SolveOptions(time_limit_s=1, shadow_prices=False, node_limit=10**6))
+    assert result.status in (Status.feasible, Status.no_solution)
+    assert "time limit" in result.message and "node limit" not in result.message
+    assert any(note.startswith("the time limit ended part of the solve before the node limit")
+               for note in result.data.notes)
 
 
 @pytest.mark.parametrize("cpus", [1, 2])
@@ -225,7 +278,7 @@ def test_ctrl_c_while_polishing_beside_a_full_mip_child(medium: Path, monkeypatc
     # child, keeps the best plan and the child's bound so far, and leaves no process behind
     import multiprocessing
 
-    def interrupted_polish(*args: object) -> None:
+    def interrupted_polish(*args: object, **kwargs: object) -> None:
         time.sleep(2.0)  # the child has built its model and reported its root bound
         raise KeyboardInterrupt
 
@@ -575,7 +628,7 @@ def test_ctrl_c_in_the_first_polish_pass_skips_the_second(medium: Path, monkeypa
     passes: list[int] = []
 
     def interrupted_pass(pass_data: object, values: dict, deadline: float,
-                         solve_period: object) -> tuple[dict, int]:
+                         solve_period: object, share_time: bool = True) -> tuple[dict, int]:
         passes.append(len(pass_data.kl))
         stages.interrupted = True  # as `solve_period` sets it after HiGHS stopped on Ctrl-C
         return values, 0
