@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ from planner.coefficients import build_data
 from planner.pipeline import candidates_for
 from planner.polish import period_cost, polish
 from planner.problem import load_problem
-from planner.solve import SolveOptions, _load, _run, _values, _warm_start, solve
+from planner.solve import Run, SolveOptions, Status, _load, _run, _values, _warm_start, solve
 from tests.conftest import REPO
 from tests.test_rounding import overshoot
 
@@ -84,6 +85,24 @@ def test_polish_with_no_time_left_changes_nothing(cloud_plan) -> None:
 
     assert polish(data, wasteful, time.perf_counter(), never) == (wasteful, 0)
     assert calls == []
+
+
+def test_a_period_closed_early_leaves_the_next_no_more_than_the_time_left(cloud_plan) -> None:
+    # the first period ends at once, well within its half of the time: the second may use what
+    # is left, not that plus what the first did not use
+    data, optimal, _ = cloud_plan
+    limits: list[float] = []
+    ended = [time.perf_counter()]  # before each period began
+
+    def at_once(model: object, start: object, limit_s: float) -> Run:
+        limits.append(limit_s)
+        ended.append(time.perf_counter())
+        return Run(Status.no_solution, math.nan, math.nan, math.nan)
+
+    deadline = ended[0] + 10
+    polish(data, optimal, deadline, at_once)
+    assert len(limits) == 2
+    assert all(limit_s <= deadline - before for limit_s, before in zip(limits, ended, strict=False))
 
 
 def test_polish_stops_at_an_interrupted_period(cloud_plan) -> None:
