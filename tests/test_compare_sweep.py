@@ -290,3 +290,22 @@ def test_compare_and_sweep_reports(toy_file, tmp_path):
                                  "--report", str(sweep_page), "--quiet"])
     assert result.exit_code == 0, result.stderr
     assert "demand_scale" in sweep_page.read_text()
+
+
+@pytest.mark.parametrize("command", [
+    ["compare", "--by", "vendor", "--quiet"],
+    ["sweep", "--set", "demand_scale=1,1.2", "--quiet"],
+])
+def test_a_node_limit_gives_compare_and_sweep_the_same_json_whatever_the_time_limit(command):
+    # two-halls-20mw stops at 3 nodes (status feasible): the node limit, not the clock, ends
+    # each variant's MIPs, in compare's worker processes too
+    outputs = []
+    for time_limit in ("30", "90"):
+        result = runner.invoke(app, [command[0], str(REPO / "problems" / "two-halls-20mw.yaml"),
+                                     *command[1:], "--node-limit", "3", "--time-limit",
+                                     time_limit, "--format", "json"])
+        assert result.exit_code == 0, result.stderr
+        outputs.append(result.stdout)
+    assert outputs[0] == outputs[1]
+    statuses = {row["status"] for row in json.loads(outputs[0])["rows"]}
+    assert "feasible" in statuses
