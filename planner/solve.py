@@ -346,7 +346,8 @@ def solve(data: ModelData, options: SolveOptions | None = None) -> SolveResult:
                 result.bindings = marginal_values(
                     data, result.objective, result.bindings, options,
                     ends_at=started + options.time_limit_s,
-                    min_resolve_s=MARGINAL_OVER_LP * result.relaxation_seconds)
+                    min_resolve_s=MARGINAL_OVER_LP * result.relaxation_seconds,
+                    plan=_values(result.model), lp_seconds=result.relaxation_seconds)
                 _note_unvalued(result)
             except KeyboardInterrupt:
                 result.interrupted = True
@@ -1327,6 +1328,23 @@ def diagnose(data: ModelData, options: SolveOptions) -> list[str]:
     return [text for _, text in sorted(lines, key=lambda t: -t[0])]
 
 
+def _one_mip_from(data: ModelData, options: SolveOptions, plan: Values,
+                  lp_seconds: float) -> SolveResult:
+    """The full MIP of `data` from `plan` (a MIP start), as a stage of `_two_stage` runs it (in
+    this process or a child, by `lp_seconds`, the LP time of the solve the plan came from);
+    no plan when it did not run."""
+    state = _Stages(data, options, time.perf_counter())
+    state.first_solve_seconds = state.build_seconds = lp_seconds
+    model = _load(data, plan)
+    state.consider(model, pyo.value(model.cost))
+    solved = state._mip(data, 1.0)
+    if solved is None:
+        return SolveResult(Status.no_solution, None, data, interrupted=state.interrupted)
+    if solved[1].status.has_plan:
+        state.consider(solved[0], solved[1].objective)
+    return state.result()
+
+
 MAX_MARGINAL_RESOLVES = 6
 MARGINAL_LIMIT_S = 20.0
 """Time limit of one re-solve of `marginal_values`."""
@@ -1364,7 +1382,8 @@ def find_bindings(model: pyo.ConcreteModel, data: ModelData) -> list[Binding]:
 
 def marginal_values(
     data: ModelData, base_cost_musd: float, bindings: list[Binding], options: SolveOptions,
-    ends_at: float = math.inf, min_resolve_s: float = 0.0,
+    ends_at: float = math.inf, min_resolve_s: float = 0.0, plan: Values | None = None,
+    lp_seconds: float = 0.0,
 ) -> list[Binding]:
     """Re-solve with one more unit of each binding limit; the cost saved is its value.
 
@@ -1372,8 +1391,10 @@ def marginal_values(
     free variables), so the value is measured the honest way: by a MIP re-solve. The
     re-solves share the time until `ends_at` (`time.perf_counter()`), each at most
     MARGINAL_LIMIT_S; a limit whose share would be under `min_resolve_s` (or
-    MIN_MARGINAL_SECONDS) keeps value_usd None. Under a node limit each re-solve may use all
-    the time left, and only MIN_MARGINAL_SECONDS left skips one."""
+    MIN_MARGINAL_SECONDS) keeps value_usd None. Under a node limit, with the `plan` at hand,
+    each re-solve is one node-limited MIP from that plan (`_one_mip_from`; still a plan with
+    the limit raised) that may use all the time left, and only MIN_MARGINAL_SECONDS left skips
+    one: the whole staged solve again per limit took bench x-large past 12 minutes."""
     valued: list[Binding] = []
     todo = min(len(bindings), MAX_MARGINAL_RESOLVES)
     for i, b in enumerate(bindings):
@@ -1394,7 +1415,10 @@ def marginal_values(
             changed = replace(data, rack_limit={**data.rack_limit, (b.site, b.period): b.limit + 1})
         else:
             changed = replace(data, max_purchases={**data.max_purchases, b.site: int(b.limit) + 1})
-        again = _two_stage(changed, quick, time.perf_counter())
+        if options.by_nodes and plan is not None:
+            again = _one_mip_from(changed, quick, plan, lp_seconds)
+        else:
+            again = _two_stage(changed, quick, time.perf_counter())
         if again.interrupted:  # its cost is not the re-solve's: no value, and no more re-solves
             raise KeyboardInterrupt
         value = (base_cost_musd - again.objective) * USD if again.status.has_plan else None
