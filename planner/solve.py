@@ -347,7 +347,8 @@ def solve(data: ModelData, options: SolveOptions | None = None) -> SolveResult:
                     data, result.objective, result.bindings, options,
                     ends_at=started + options.time_limit_s,
                     min_resolve_s=MARGINAL_OVER_LP * result.relaxation_seconds,
-                    plan=_values(result.model), lp_seconds=result.relaxation_seconds)
+                    plan=_values(result.model) if options.by_nodes and result.bindings
+                    else None, lp_seconds=result.relaxation_seconds)
                 _note_unvalued(result)
             except KeyboardInterrupt:
                 result.interrupted = True
