@@ -347,8 +347,7 @@ def solve(data: ModelData, options: SolveOptions | None = None) -> SolveResult:
                     data, result.objective, result.bindings, options,
                     ends_at=started + options.time_limit_s,
                     min_resolve_s=MARGINAL_OVER_LP * result.relaxation_seconds,
-                    plan=_values(result.model) if options.by_nodes and result.bindings
-                    else None, lp_seconds=result.relaxation_seconds)
+                    plan=result.model, lp_seconds=result.relaxation_seconds)
                 _note_unvalued(result)
             except KeyboardInterrupt:
                 result.interrupted = True
@@ -1383,8 +1382,8 @@ def find_bindings(model: pyo.ConcreteModel, data: ModelData) -> list[Binding]:
 
 def marginal_values(
     data: ModelData, base_cost_musd: float, bindings: list[Binding], options: SolveOptions,
-    ends_at: float = math.inf, min_resolve_s: float = 0.0, plan: Values | None = None,
-    lp_seconds: float = 0.0,
+    ends_at: float = math.inf, min_resolve_s: float = 0.0,
+    plan: pyo.ConcreteModel | None = None, lp_seconds: float = 0.0,
 ) -> list[Binding]:
     """Re-solve with one more unit of each binding limit; the cost saved is its value.
 
@@ -1392,12 +1391,14 @@ def marginal_values(
     free variables), so the value is measured the honest way: by a MIP re-solve. The
     re-solves share the time until `ends_at` (`time.perf_counter()`), each at most
     MARGINAL_LIMIT_S; a limit whose share would be under `min_resolve_s` (or
-    MIN_MARGINAL_SECONDS) keeps value_usd None. Under a node limit, with the `plan` at hand,
-    each re-solve is one node-limited MIP from that plan (`_one_mip_from`; still a plan with
-    the limit raised) that may use all the time left, and only MIN_MARGINAL_SECONDS left skips
-    one: the whole staged solve again per limit took bench x-large past 12 minutes."""
+    MIN_MARGINAL_SECONDS) keeps value_usd None. Under a node limit, given the model that holds
+    the plan (`plan`), each re-solve is one node-limited MIP from that plan (`_one_mip_from`;
+    still a plan with the limit raised) that may use all the time left, and only
+    MIN_MARGINAL_SECONDS left skips one: the whole staged solve again per limit took bench
+    x-large past 12 minutes."""
     valued: list[Binding] = []
     todo = min(len(bindings), MAX_MARGINAL_RESOLVES)
+    start = _values(plan) if options.by_nodes and plan is not None and bindings else None
     for i, b in enumerate(bindings):
         share_s = (ends_at - time.perf_counter()) / (1 if options.by_nodes else max(todo - i, 1))
         floor_s = MIN_MARGINAL_SECONDS if options.by_nodes else max(min_resolve_s,
@@ -1416,8 +1417,8 @@ def marginal_values(
             changed = replace(data, rack_limit={**data.rack_limit, (b.site, b.period): b.limit + 1})
         else:
             changed = replace(data, max_purchases={**data.max_purchases, b.site: int(b.limit) + 1})
-        if options.by_nodes and plan is not None:
-            again = _one_mip_from(changed, quick, plan, lp_seconds)
+        if start is not None:
+            again = _one_mip_from(changed, quick, start, lp_seconds)
         else:
             again = _two_stage(changed, quick, time.perf_counter())
         if again.interrupted:  # its cost is not the re-solve's: no value, and no more re-solves
