@@ -1,10 +1,11 @@
-"""`planner.polish`: a plan re-solved period by period with its purchases fixed."""
+"""`planner.polish`: a plan re-solved period by period, its purchases fixed or moved a period."""
 
 from __future__ import annotations
 
 import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pyomo.environ as pyo
@@ -132,3 +133,103 @@ def test_bench_shape_polish_never_raises_the_cost(tmp_path: Path) -> None:
     polished, _ = polish(data, values, time.perf_counter() + 10, _solve_period)
     assert _total(data, polished) <= _total(data, values) + 1e-9
     assert overshoot(_load(data, polished)) == {}
+
+
+@pytest.fixture(scope="module")
+def buying_plan():
+    """forecast-multi-period solved to optimality: one owned hall, four periods, B200s bought
+    in the last two (15, then 8)."""
+    inputs = load_problem(REPO / "problems" / "forecast-multi-period.yaml")
+    data = build_data(inputs, candidates_for(inputs))
+    result = solve(data, OPTIONS)
+    assert result.status.value == "optimal"
+    values = _values(result.model)
+    b200 = [key for key, value in values.items() if key[0] == "buy" and value > 0.5
+            and key[1][0] == "nvidia-hgx-b200"]
+    assert [round(values[key]) for key in sorted(b200, key=lambda k: data.periods.index(k[1][2]))
+            ] == [15, 8]
+    return data, values, result.objective
+
+
+def _bought(data, values: dict, system: str, period: str, extra: int) -> dict:
+    """`values` with `extra` more of `system` bought in `period` (installed from then on)."""
+    (site,) = data.owned_sites
+    changed = dict(values)
+    key = ("buy", (system, site, period))
+    changed[key] = changed.get(key, 0.0) + extra
+    for p in data.periods[data.periods.index(period):]:
+        n = changed.get(("n", (system, site, p)), 0.0) + extra
+        changed[("n", (system, site, p))] = n
+        changed[("r", (system, site, p))] = math.ceil(n / data.systems_per_rack[(system, site)])
+    return changed
+
+
+def _bought_early(data, values: dict) -> dict:
+    """`values` with the 8 B200s of 2028H2 bought in 2028H1 instead."""
+    early = _bought(data, values, "nvidia-hgx-b200", "2028H1", 8)
+    return _bought(data, early, "nvidia-hgx-b200", "2028H2", -8)
+
+
+def _purchases(values: dict) -> dict:
+    return {key: round(value) for key, value in values.items() if key[0] == "buy" and value > 0.5}
+
+
+def test_moving_purchases_buys_a_period_later_what_was_bought_too_early(buying_plan) -> None:
+    # the 8 B200s of 2028H2 bought in 2028H1 instead: idle a period, and their capex starts
+    # early. Fixed purchases keep them; free to move a period, they go back to 2028H2
+    data, optimal, optimum = buying_plan
+    early = _bought_early(data, optimal)
+    assert _total(data, early) > optimum + 1e-6 and overshoot(_load(data, early)) == {}
+
+    kept, _ = polish(data, early, time.perf_counter() + 60, _solve_period)
+    assert _purchases(kept) == _purchases(early) and _total(data, kept) > optimum + 1e-6
+
+    moved, _ = polish(data, early, time.perf_counter() + 60, _solve_period, move_purchases=True)
+    assert _purchases(moved) == _purchases(optimal)
+    assert _total(data, moved) == pytest.approx(optimum, rel=1e-6)
+    assert overshoot(_load(data, moved)) == {}
+
+
+def test_a_purchase_moved_past_the_last_period_is_not_made(buying_plan) -> None:
+    # three B200s too many in the last period: only moving them out of the horizon saves
+    # their capex, and the saving is that period's annuity
+    data, optimal, optimum = buying_plan
+    extra = _bought(data, optimal, "nvidia-hgx-b200", data.periods[-1], 3)
+    moved, improved = polish(data, extra, time.perf_counter() + 60, _solve_period,
+                             move_purchases=True)
+    assert improved == 1
+    assert _purchases(moved) == _purchases(optimal)
+    assert _total(data, moved) == pytest.approx(optimum, rel=1e-6)
+
+
+def test_purchases_under_a_cap_do_not_move(buying_plan) -> None:
+    # a move could break the cap of the period it moves to, so a capped system keeps its
+    # purchases even where moving them would pay; the uncapped MI300Xs, not needed in 2028H1
+    # beside 8 more B200s, move to 2028H2
+    data, optimal, _ = buying_plan
+    capped = replace(data, max_purchases={"nvidia-hgx-b200": 40})
+    early = _bought_early(data, optimal)
+    kept, _ = polish(capped, early, time.perf_counter() + 60, _solve_period,
+                     move_purchases=True)
+    assert _purchases(kept) == {
+        ("buy", ("nvidia-hgx-b200", "dc1", "2028H1")): 23,
+        ("buy", ("amd-mi300x-oam8", "dc1", "2028H2")): 2,
+    }
+
+
+def test_bench_shape_moving_purchases_never_raises_the_cost_or_adds_a_purchase(
+        tmp_path: Path) -> None:
+    # bench large's shape, small: an owned fleet bought over periods and a cloud region.
+    # Moved purchases only shift a period or leave the horizon, so no system is bought more
+    # often than before, and every row still holds
+    inputs = load_problem(write_problem(FAMILIES["medium"], tmp_path))
+    data = build_data(inputs, candidates_for(inputs))
+    result = solve(data, SolveOptions(time_limit_s=3, shadow_prices=False))
+    values = _values(result.model)
+    moved, _ = polish(data, values, time.perf_counter() + 10, _solve_period, move_purchases=True)
+    assert _total(data, moved) <= _total(data, values) + 1e-9
+    assert overshoot(_load(data, moved)) == {}
+    for s, l in data.sl:
+        if l in data.owned_sites:
+            assert sum(moved.get(("buy", (s, l, p)), 0.0) for p in data.periods) <= sum(
+                values.get(("buy", (s, l, p)), 0.0) for p in data.periods) + 1e-9

@@ -638,7 +638,8 @@ def test_ctrl_c_in_the_first_polish_pass_skips_the_second(medium: Path, monkeypa
     passes: list[int] = []
 
     def interrupted_pass(pass_data: object, values: dict, deadline: float,
-                         solve_period: object, share_time: bool = True) -> tuple[dict, int]:
+                         solve_period: object, share_time: bool = True,
+                         move_purchases: bool = False) -> tuple[dict, int]:
         passes.append(len(pass_data.kl))
         stages.interrupted = True  # as `solve_period` sets it after HiGHS stopped on Ctrl-C
         return values, 0
