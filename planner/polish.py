@@ -10,7 +10,7 @@ bound: another fleet may still be cheaper.
 
 With `move_purchases` the fleet may change a little too: each period's MIP may move purchases
 between its period and the next (`period_slice`), which changes the fleet of that period only,
-so the periods stay independent. Bench large at 10 s: $62.74M instead of $62.98M, mostly by
+so the periods stay independent. Bench large at 10 s: $62.74–62.75M instead of $62.98M, mostly by
 buying one GB200 NVL72 rack a period later.
 """
 
