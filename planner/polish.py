@@ -69,8 +69,9 @@ def purchase_moves(data: ModelData, period: str, values: Values
                    ) -> dict[tuple[str, str, str], tuple[int, int]]:
     """The range of δ (`period_slice`) per owned (system, site) in `period`: down to −b_p (all
     of p's purchases moved to the next period) and up to b_{p+1} (all of the next period's
-    moved to p). A system under a purchase cap keeps its purchases, (0, 0): moving them could
-    break the cap of the period they move to."""
+    moved to p). Pairs with nothing to move are left out, and so is a system under a purchase
+    cap, whose moves could break the cap of the period they move to: `period_model` fixes
+    their δ at 0."""
     after = _next(data, period)
     moves = {}
     for s, l in data.sl:
