@@ -39,7 +39,7 @@ import pyomo.environ as pyo
 
 from planner.coefficients import ModelData
 from planner.formulation import build_model
-from planner.polish import MIN_PERIOD_SECONDS, PERIOD_VARIABLES, Values, period_start, values_of
+from planner.polish import PERIOD_VARIABLES, Values, period_start, timed_periods, values_of
 from planner.schema import Objective
 
 Multipliers = dict[tuple[str, str, str], float]
@@ -162,22 +162,20 @@ def _one_pass(data: ModelData, values: Values, deadline: float,
               solve_period: Callable[[pyo.ConcreteModel, Values, float], Any],
               multipliers: Multipliers, share_time: bool = True
               ) -> tuple[float, dict[str, Values]] | None:
-    """Each period's relaxation under `multipliers`, an equal share of the time left before
-    `deadline` each (all of it without `share_time`): the sum of their bounds (L(μ)) and their
-    plans; None when a period has no bound."""
-    total, plans = 0.0, {}
-    for i, period in enumerate(data.periods):
-        limit_s = (deadline - time.perf_counter()) / (len(data.periods) - i if share_time else 1)
-        if limit_s < MIN_PERIOD_SECONDS:
-            return None
+    """Each period's relaxation under `multipliers`, each with its share of the time left
+    before `deadline` (`planner.polish.timed_periods`; all of it without `share_time`): the
+    sum of their bounds (L(μ)) and their plans; None when a period has no bound or no time."""
+    total, plans, bounded = 0.0, {}, 0
+    for period, limit_s in timed_periods(data.periods, deadline, share_time):
         model, start = period_relaxation_model(data, period, values, multipliers)
         run = solve_period(model, start, limit_s)
         if run.interrupted or not math.isfinite(run.bound):
             return None
         total += run.bound
+        bounded += 1
         if run.status.has_plan:
             plans[period] = values_of(model, (*PERIOD_VARIABLES, "buy"))
-    return total, plans
+    return (total, plans) if bounded == len(data.periods) else None
 
 
 def _breaches(data: ModelData, plans: dict[str, Values]) -> Multipliers:

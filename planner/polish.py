@@ -17,7 +17,7 @@ buying one GB200 NVL72 rack a period later.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -142,29 +142,39 @@ def period_cost(data: ModelData, period: str, values: Values) -> float:
     return installed + busy
 
 
+def timed_periods(periods: list[str], deadline: float, share_time: bool = True
+                  ) -> Iterator[tuple[str, float]]:
+    """Each period with its HiGHS time limit, in order: an equal share of the time left before
+    `deadline` (`time.perf_counter()`) less the most a period has taken beyond its limit so far
+    (build, hand-over, load; measured when the next is asked for), or all of it without
+    `share_time`. Ends early once a limit would be under MIN_PERIOD_SECONDS.
+    The overrun is the largest so far, not an average: a period HiGHS closes early says
+    nothing about it, and averaged in as a negative overrun it gave the periods after it more
+    than the time left (bench large at half its demand, seed 22: the polish 0.8 s past its
+    deadline, the solve 0.4 s past its limit)."""
+    overhead_s = 0.0
+    for i, period in enumerate(periods):
+        began = time.perf_counter()
+        limit_s = ((deadline - began) / (len(periods) - i) - overhead_s if share_time
+                   else deadline - began)
+        if limit_s < MIN_PERIOD_SECONDS:
+            return
+        yield period, limit_s
+        overhead_s = max(overhead_s, time.perf_counter() - began - limit_s)
+
+
 def polish(data: ModelData, values: Values, deadline: float,
            solve_period: Callable[[pyo.ConcreteModel, Values, float], Any],
            share_time: bool = True, move_purchases: bool = False) -> tuple[Values, int]:
-    """Re-solve each period's MIP from the plan, in order, each with an equal share of the
-    time left before `deadline` (`time.perf_counter()`, less the most a period has taken
-    beyond its limit so far), or all of it without `share_time` (a node limit ends each MIP),
-    and keep a period's new plan when it is cheaper.
+    """Re-solve each period's MIP from the plan, in order, each with its share of the time
+    left before `deadline` (`timed_periods`; all of it without `share_time`, where a node
+    limit ends each MIP), and keep a period's new plan when it is cheaper.
     `solve_period(model, start, time_limit_s)` runs HiGHS and returns its `Run`
     (the solution loaded into `model`); an interrupted run ends the polish. Returns the plan
     and how many periods improved."""
     values = dict(values)
     improved = 0
-    overhead_s = 0.0
-    """The most a period has taken beyond its HiGHS limit so far (build, hand-over, load). A
-    period HiGHS closes early says nothing about that: averaged in as a negative overrun, it
-    gave the periods after it more than the time left (bench large at half its demand, seed
-    22: the polish 0.8 s past its deadline, the solve 0.4 s past its limit)."""
-    for i, period in enumerate(data.periods):
-        began = time.perf_counter()
-        limit_s = ((deadline - began) / (len(data.periods) - i) - overhead_s if share_time
-                   else deadline - began)
-        if limit_s < MIN_PERIOD_SECONDS:
-            break
+    for period, limit_s in timed_periods(data.periods, deadline, share_time):
         model, start = period_model(data, period, values, move_purchases)
         before = period_cost(data, period, values)
         run = solve_period(model, start, limit_s)
@@ -173,7 +183,6 @@ def polish(data: ModelData, values: Values, deadline: float,
             if move_purchases:
                 _move_purchases(data, period, model, values)
             improved += 1
-        overhead_s = max(overhead_s, time.perf_counter() - began - limit_s)
         if run.interrupted:
             break
     return values, improved

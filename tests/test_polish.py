@@ -14,7 +14,7 @@ import pytest
 from planner.coefficients import build_data
 from planner.formulation import build_model
 from planner.pipeline import candidates_for
-from planner.polish import period_cost, polish
+from planner.polish import period_cost, polish, timed_periods
 from planner.problem import load_problem
 from planner.solve import Run, SolveOptions, Status, _load, _run, _values, _warm_start, solve
 from tests.conftest import REPO
@@ -278,3 +278,22 @@ def test_a_purchase_pulled_a_period_early_is_moved_on_random_instances(seed, wri
         if l in data.owned_sites:
             assert sum(moved.get(("buy", (s, l, p)), 0.0) for p in data.periods) <= sum(
                 early.get(("buy", (s, l, p)), 0.0) for p in data.periods) + 1e-9
+
+
+def test_each_period_gets_its_share_less_the_largest_overrun_so_far(monkeypatch) -> None:
+    # a clock the test moves: a takes 1 s beyond its 3 s, b closes early (no negative
+    # overrun), c takes its limit exactly; each share is the time left over the periods left,
+    # less 1 s. The period relaxation's passes share their time the same way
+    clock = [0.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+    taken = {"a": 4.0, "b": 0.5, "c": 2.75, "d": 0.0}
+    limits = []
+    for period, limit_s in timed_periods(["a", "b", "c", "d"], deadline=12.0):
+        limits.append(limit_s)
+        clock[0] += taken[period]
+    assert limits == pytest.approx([3.0, 8 / 3 - 1, 2.75, 3.75])
+    # all the time left without shares; none once under MIN_PERIOD_SECONDS
+    clock[0] = 0.0
+    assert [limit for _, limit in timed_periods(["a", "b"], 5.0, share_time=False)] == [5.0, 5.0]
+    clock[0] = 11.99
+    assert list(timed_periods(["a"], deadline=12.0)) == []
