@@ -59,9 +59,10 @@ def period_slice(data: ModelData, period: str, values: Values,
         return sliced
     after = _next(data, period)
     buy_cost = dict(data.buy_cost)
-    for s, l in data.sl:
-        if (s, l, period) in buy_cost and after is not None:
-            buy_cost[(s, l, period)] -= buy_cost.get((s, l, after), 0.0)
+    if after is not None:  # past the last period a purchase costs nothing: C_p stays
+        for s, l in data.sl:
+            if (s, l, period) in buy_cost:
+                buy_cost[(s, l, period)] -= buy_cost[(s, l, after)]
     return replace(sliced, buy_cost=buy_cost, max_purchases={})
 
 
