@@ -226,14 +226,22 @@ LP_INTERRUPTS = ("cbSimplexInterrupt", "cbIpmInterrupt")
 """HiGHS's callbacks that may stop an LP (`_Highs`); cbMipInterrupt stops a MIP."""
 
 
-class _KnownInterrupt(logging.Filter):
-    """Pyomo warns of HiGHS's kInterrupt status as unhandled; `_run` handles it."""
+class _HandledInterrupt(logging.Filter):
+    """Drops Pyomo's log lines about an interrupt that planner handles itself: HiGHS's
+    kInterrupt status, which Pyomo warns of as unhandled (`_run` handles it), and a model
+    component whose construction a Ctrl-C cut short, which Pyomo's handler would print to
+    stdout as an ERROR before `solve` reports the interrupt."""
+
+    def __init__(self, marker: str) -> None:
+        super().__init__()
+        self.marker = marker
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "kInterrupt" not in record.getMessage()
+        return self.marker not in record.getMessage()
 
 
-logging.getLogger("pyomo.contrib.solver.solvers.highs").addFilter(_KnownInterrupt())
+logging.getLogger("pyomo.contrib.solver.solvers.highs").addFilter(_HandledInterrupt("kInterrupt"))
+logging.getLogger("pyomo.core").addFilter(_HandledInterrupt("KeyboardInterrupt"))
 
 
 Progress = Callable[[float, float, dict[int, float] | None], None]
@@ -603,7 +611,7 @@ class _Stages:
 
     def restricted(self, share: float) -> None:
         solved = self._mip(self._restricted_data(), share)
-        if solved is not None and solved[1].status.has_plan:
+        if solved is not None and solved[0] is not None and solved[1].status.has_plan:
             self.consider(solved[0], solved[1].objective)
 
     def polish(self, share: float) -> None:
@@ -673,7 +681,7 @@ class _Stages:
             outcome = self.full_child.outcome(
                 now=self.interrupted or self.good_enough() or settled)
             self.full_child = None
-            solved = None if outcome is None else (_load(self.data, outcome[1]), outcome[0])
+            solved = None if outcome is None else (self._plan_of(self.data, *outcome), outcome[0])
             if solved is not None:
                 self.interrupted |= solved[1].interrupted
         if solved is None:
@@ -681,15 +689,16 @@ class _Stages:
         model, run = solved
         if math.isfinite(run.bound):
             self.lower = max(self.lower, run.bound)
-        if run.status.has_plan:
+        if model is not None:
             self.consider(model, run.objective)
         self.integer_infeasible = run.status == Status.infeasible
 
-    def _mip(self, data: ModelData, share: float) -> tuple[pyo.ConcreteModel, Run] | None:
+    def _mip(self, data: ModelData, share: float
+             ) -> tuple[pyo.ConcreteModel | None, Run] | None:
         """Solve the MIP of `data` from the best plan so far, for `share` of the time left: in
         this process when the LP was quick (MIP_OVER_LP, IN_PROCESS_LP_S), else in a child
         process that is killed if HiGHS has not returned when the time is up (its last
-        progress then, or None)."""
+        progress then, or None; its plan's model only when the plan is better, `_plan_of`)."""
         options = self._options(share)
         start = self._start()
         if self.in_process(options.time_limit_s):
@@ -702,9 +711,18 @@ class _Stages:
             if outcome is None:
                 return None
             run, values = outcome
-            model = _load(data, values)
+            model = self._plan_of(data, run, values)
         self.interrupted |= run.interrupted
         return model, run
+
+    def _plan_of(self, data: ModelData, run: Run, values: Values) -> pyo.ConcreteModel | None:
+        """A child's plan loaded into a model of `data`, or None when it has none or it would
+        not replace the best (`consider`): the rebuild takes a build and a pass over every
+        variable (x-large: 1.6 s, most of what a Ctrl-C then waited for)."""
+        if not run.status.has_plan or (
+                self.best is not None and run.objective >= self.best.objective - 1e-12):
+            return None
+        return _load(data, values)
 
     def periods_follow(self) -> bool:
         """Whether the full MIP gets FULL_BEFORE_PERIODS and the period relaxation follows it
@@ -1346,7 +1364,7 @@ def _one_mip_from(data: ModelData, options: SolveOptions, plan: Values,
     solved = state._mip(data, 1.0)
     if solved is None:
         return SolveResult(Status.no_solution, None, data, interrupted=state.interrupted)
-    if solved[1].status.has_plan:
+    if solved[0] is not None and solved[1].status.has_plan:
         state.consider(solved[0], solved[1].objective)
     return state.result()
 

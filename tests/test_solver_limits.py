@@ -321,6 +321,32 @@ def test_a_child_stage_ends_within_the_stage_time(monkeypatch) -> None:
     assert limits == [pytest.approx(1e6 - solve_module.CHILD_GRACE_S - 2 * 1000.0, abs=60)]
 
 
+@pytest.mark.parametrize("child_objective, loaded", [(9.0, True), (10.0, False), (11.0, False)])
+def test_a_child_plan_is_rebuilt_only_when_it_is_better(monkeypatch, child_objective: float,
+                                                       loaded: bool) -> None:
+    # rebuilding a model for the child's plan is a whole build (x-large: 1.6 s, most of what a
+    # Ctrl-C waited for); a plan no cheaper than the best is not worth it, its bound still is
+    loads: list[object] = []
+
+    def load(data: object, values: object) -> SimpleNamespace:
+        loads.append(values)
+        return SimpleNamespace(name="child's")
+
+    class Answered:
+        def outcome(self, now: bool = False) -> tuple[Run, dict[object, float]]:
+            return Run(Status.feasible, child_objective, 8.0, math.nan), {("n", 1): 2.0}
+
+    monkeypatch.setattr(solve_module, "_load", load)
+    stages = solve_module._Stages(object(), SolveOptions(time_limit_s=60), time.perf_counter())
+    stages.relaxed = Status.optimal
+    stages.consider(SimpleNamespace(name="best"), 10.0)
+    stages.full_child = Answered()
+    stages.full()
+    assert stages.lower == 8.0 and len(loads) == int(loaded)
+    assert stages.best.model.name == ("child's" if loaded else "best")
+    assert stages.best.objective == min(child_objective, 10.0)
+
+
 def _never_answers(pid_file: str, options: object, start: object, send: object,
                    ends_at: float) -> None:
     Path(pid_file).write_text(str(os.getpid()))
@@ -465,6 +491,45 @@ def test_no_integer_point_in_time_says_so_and_exits_1(toy_file: Path, monkeypatc
     assert result.exit_code == 1
     assert "no_solution" in result.stderr and "no integer-feasible plan" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def _ctrl_c_in_rule(model: object) -> object:
+    raise KeyboardInterrupt
+
+
+def _error_in_rule(model: object) -> object:
+    raise ValueError("a real error")
+
+
+def test_ctrl_c_while_a_model_is_built_is_not_logged_as_an_error() -> None:
+    # Pyomo logs a component whose construction failed as an ERROR, and its handler prints
+    # that on stdout (where a --format json reader would get it); a Ctrl-C during a build is
+    # such a failure, and `solve` reports it itself. Other failures are still logged.
+    import logging
+
+    import pyomo.environ as pyo
+
+    class Kept(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.messages: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage())
+
+    kept = Kept()
+    logger = logging.getLogger("pyomo.core")
+    logger.addHandler(kept)
+    try:
+        model = pyo.ConcreteModel()
+        with pytest.raises(KeyboardInterrupt):
+            model.interrupted = pyo.Constraint(rule=_ctrl_c_in_rule)
+        assert kept.messages == []
+        with pytest.raises(ValueError):
+            model.broken = pyo.Constraint(rule=_error_in_rule)
+        assert kept.messages and all("a real error" in message for message in kept.messages)
+    finally:
+        logger.removeHandler(kept)
 
 
 def _interrupt(model: object, options: SolveOptions, *args: object, **kwargs: object) -> Run:
