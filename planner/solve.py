@@ -193,7 +193,8 @@ class _Highs(Highs):
         61.94 after 1.9 s and 62.12 after 8.9 s, where the log said 61.70 and then 62.04 at
         5.8 s). HiGHS makes that check only in the top-level MIP (`checkLimits` skips it in
         sub-MIPs), so the bound is always the whole model's."""
-        asked: list[int] = []
+        # a Ctrl-C held around this run (`solve` holds it throughout) stops HiGHS at once
+        asked: list[int] = [signal.SIGINT] if ctrl_c_pending() else []
         report = self.progress
 
         def stop_if_asked(event: Any) -> None:
@@ -226,22 +227,25 @@ LP_INTERRUPTS = ("cbSimplexInterrupt", "cbIpmInterrupt")
 """HiGHS's callbacks that may stop an LP (`_Highs`); cbMipInterrupt stops a MIP."""
 
 
-class _HandledInterrupt(logging.Filter):
-    """Drops Pyomo's log lines about an interrupt that planner handles itself: HiGHS's
-    kInterrupt status, which Pyomo warns of as unhandled (`_run` handles it), and a model
-    component whose construction a Ctrl-C cut short, which Pyomo's handler would print to
-    stdout as an ERROR before `solve` reports the interrupt."""
-
-    def __init__(self, marker: str) -> None:
-        super().__init__()
-        self.marker = marker
+class _KnownInterrupt(logging.Filter):
+    """Pyomo warns of HiGHS's kInterrupt status as unhandled; `_run` handles it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return self.marker not in record.getMessage()
+        return "kInterrupt" not in record.getMessage()
 
 
-logging.getLogger("pyomo.contrib.solver.solvers.highs").addFilter(_HandledInterrupt("kInterrupt"))
-logging.getLogger("pyomo.core").addFilter(_HandledInterrupt("KeyboardInterrupt"))
+class _DuringCtrlC(logging.Filter):
+    """Drops what Pyomo logs while a Ctrl-C is being handled: it logs the component or
+    expression a KeyboardInterrupt cut short as an ERROR, which its handler prints to stdout
+    (where a `--format json` reader would get it), before planner reports the interrupt."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not isinstance(sys.exc_info()[1], KeyboardInterrupt)
+
+
+logging.getLogger("pyomo.contrib.solver.solvers.highs").addFilter(_KnownInterrupt())
+for _handler in logging.getLogger("pyomo").handlers:  # every Pyomo logger's records reach it
+    _handler.addFilter(_DuringCtrlC())
 
 
 Progress = Callable[[float, float, dict[int, float] | None], None]
@@ -326,9 +330,19 @@ def solve(data: ModelData, options: SolveOptions | None = None) -> SolveResult:
     time limit covers all of it, and the values of binding limits (`marginal_values`) get what
     is left of it. Ctrl-C stops the solve: the best plan found so far comes back with
     `interrupted` set (status feasible, its gap stated); with no plan yet, KeyboardInterrupt
-    propagates."""
+    propagates.
+
+    Ctrl-C is held throughout (`interrupt_held`): Pyomo's bare `except:` clauses turn a
+    KeyboardInterrupt raised inside them into another error (a DeveloperError out of
+    `relax_integer_vars`: `planner compare` on bench large, Ctrl-C 3.05 s in) or drop it. So
+    a Ctrl-C stops HiGHS at its next interrupt check (or its next run), ends the stages, and
+    KeyboardInterrupt is raised only here, where planner's state is whole."""
     options = options or SolveOptions()
-    started = time.perf_counter()
+    with interrupt_held():
+        return _solve(data, options, time.perf_counter())
+
+
+def _solve(data: ModelData, options: SolveOptions, started: float) -> SolveResult:
     if data.objective == Objective.min_tco:
         result = _two_stage(data, options, started)
     else:
@@ -489,11 +503,20 @@ class _Stages:
         """Build and solve time of the LP relaxation: how big the problem is for HiGHS."""
         self.build_seconds = 0.0
         """Time to build the model once (measured on the LP relaxation)."""
-        self.interrupted = False
+        self._stopped = False
         self.integer_infeasible = False
         """The full MIP proved that no integer plan exists (the relaxation had one)."""
         self.full_child: _ChildMip | None = None
         """The full MIP solving in a child process while this one restricts and polishes."""
+
+    @property
+    def interrupted(self) -> bool:
+        """Ctrl-C came: a run stopped on it, or `solve` holds one (`ctrl_c_pending`)."""
+        return self._stopped or ctrl_c_pending()
+
+    @interrupted.setter
+    def interrupted(self, value: bool) -> None:
+        self._stopped = value
 
     def consider(self, model: pyo.ConcreteModel, cost: float) -> None:
         if self.best is None or cost < self.best.objective - 1e-12:
@@ -689,7 +712,7 @@ class _Stages:
         model, run = solved
         if math.isfinite(run.bound):
             self.lower = max(self.lower, run.bound)
-        if model is not None:
+        if model is not None and run.status.has_plan:
             self.consider(model, run.objective)
         self.integer_infeasible = run.status == Status.infeasible
 
@@ -888,11 +911,9 @@ class _ChildMip:
         once with `now` (what it reported so far), or on Ctrl-C (marked interrupted;
         KeyboardInterrupt again when it reported nothing). None when it died or was killed
         without reporting anything."""
-        interrupted = False
         try:
-            self.finished.wait(0.0 if now else max(0.0, self.deadline - time.perf_counter()))
-        except KeyboardInterrupt:
-            interrupted = True
+            interrupted = _wait_or_ctrl_c(
+                self.finished, 0.0 if now else max(0.0, self.deadline - time.perf_counter()))
         finally:
             self.stop()
         if self.answer is not None and not interrupted:
@@ -922,17 +943,56 @@ def _sigint_handled_by(handler: Any) -> Iterator[Any]:
                       else signal.default_int_handler)
 
 
+_HELD: list[list[int]] = []
+"""The lists of the `interrupt_held` blocks open in this process, outermost first."""
+
+
 @contextmanager
 def interrupt_held(caught: list[int] | None = None) -> Iterator[list[int]]:
-    """Ctrl-C inside the block is noted in the list yielded (`caught`, if given) instead of
-    raised, for the code in and after the block to act on. Where the process ignores Ctrl-C,
-    nothing changes and the list stays empty."""
+    """Ctrl-C inside the block is noted in the list yielded (`caught`, if given), and in those
+    of the blocks around it, instead of raised, for the code in and after the block to act on.
+    Where the process ignores Ctrl-C, nothing changes and the list stays empty."""
     caught = [] if caught is None else caught
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN or \
+            threading.current_thread() is not threading.main_thread():  # no handler runs there
         yield caught
         return
-    with _sigint_handled_by(lambda signum, frame: caught.append(signum)):
-        yield caught
+
+    def note(signum: int, frame: Any) -> None:
+        for held in _HELD:
+            held.append(signum)
+
+    _HELD.append(caught)
+    try:
+        with _sigint_handled_by(note):
+            yield caught
+    finally:
+        # by identity: lists that caught the same Ctrl-C are equal
+        del _HELD[next(i for i, held in enumerate(_HELD) if held is caught)]
+
+
+def ctrl_c_pending() -> bool:
+    """Whether a Ctrl-C came inside an `interrupt_held` block that is still open."""
+    return any(_HELD)
+
+
+def _wait_or_ctrl_c(event: threading.Event, timeout_s: float) -> bool:
+    """Wait for `event` up to `timeout_s`; True when a held Ctrl-C (`ctrl_c_pending`) or, with
+    none held, a KeyboardInterrupt ended the wait first."""
+    ends_at = time.perf_counter() + timeout_s
+    try:
+        while not event.wait(min(CTRL_C_POLL_S, max(0.0, ends_at - time.perf_counter()))):
+            if ctrl_c_pending():
+                return True
+            if time.perf_counter() >= ends_at:
+                return False
+    except KeyboardInterrupt:
+        return True
+    return False
+
+
+CTRL_C_POLL_S = 0.05
+"""How often a wait looks for a held Ctrl-C."""
 
 
 def _start_holding_interrupt(process: Any) -> bool:
@@ -988,14 +1048,23 @@ def _start_forkserver() -> None:
 
 def start_forkserver() -> None:
     """Start the forkserver now (a few ms; it imports planner in the background) with Ctrl-C
-    ignored from its first instruction: it ignores SIGINT itself only once its imports are
-    done, and until then Ctrl-C in a terminal made it print a traceback. The processes it
-    forks start with Ctrl-C ignored too (`planner.forkserver_preload`)."""
+    blocked from its first instruction: it ignores SIGINT itself only once its imports are
+    done, and until then Ctrl-C in a terminal made it print a traceback. The server inherits
+    the mask, and `planner.forkserver_preload` ignores SIGINT and then unblocks it, so the
+    processes it forks start with Ctrl-C ignored. Blocked rather than ignored here, a Ctrl-C
+    that comes while the server starts is not lost: it reaches this process when the block
+    ends (one in a test 0.05 s into a solve was)."""
     from multiprocessing import forkserver
 
     forkserver_context()
-    with _sigint_handled_by(signal.SIG_IGN):  # inherited by the server
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()  # signals go to the main thread, not this one
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
         forkserver.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _solve_in_child(data: ModelData, options: SolveOptions, start: Values,
