@@ -1053,13 +1053,11 @@ def start_forkserver() -> None:
     the mask, and `planner.forkserver_preload` ignores SIGINT and then unblocks it, so the
     processes it forks start with Ctrl-C ignored. Blocked rather than ignored here, a Ctrl-C
     that comes while the server starts is not lost: it reaches this process when the block
-    ends (one in a test 0.05 s into a solve was)."""
+    ends. (The mask is this thread's: from another one, Ctrl-C still goes to the main
+    thread meanwhile.)"""
     from multiprocessing import forkserver
 
     forkserver_context()
-    if threading.current_thread() is not threading.main_thread():
-        forkserver.ensure_running()  # signals go to the main thread, not this one
-        return
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         forkserver.ensure_running()

@@ -296,8 +296,7 @@ except KeyboardInterrupt:
 
 def test_ctrl_c_while_the_forkserver_starts_is_not_lost() -> None:
     # the forkserver is started with Ctrl-C blocked, not ignored: one that comes meanwhile
-    # reaches the solving process when it has started (ignored, one 0.05 s into a solve was
-    # lost, and the solve ran to its limit)
+    # reaches the solving process once the server has started, instead of being lost
     import subprocess
 
     out = subprocess.run([sys.executable, "-c", FORKSERVER_STARTS_DURING_CTRL_C],
