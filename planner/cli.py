@@ -165,7 +165,9 @@ def _check_writable(path: Path, directory: bool) -> None:
     if path.exists() and path.is_dir() != directory:
         raise typer.BadParameter(f"{path} exists and is a {'file' if directory else 'directory'}"
                                  f"; expected a {'directory' if directory else 'file'} path")
-    existing = path if path.exists() else path.parent
+    # a file is replaced by a rename inside its directory (`report.write_atomically`): that
+    # directory must be writable, whether the file exists yet or not
+    existing = path if directory and path.exists() else path.parent
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():

@@ -121,6 +121,16 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_solving(
     assert "Traceback" not in result.stderr and (tmp_path / "a-file").read_text() == "keep"
 
 
+def test_a_report_that_exists_is_replaced(toy_file, tmp_path):
+    # a run again with the same --report was refused ("plan.html is a file, so plan.html
+    # cannot be created")
+    page = tmp_path / "plan.html"
+    page.write_text("an earlier report")
+    result = runner.invoke(app, ["solve", str(toy_file), "--report", str(page)])
+    assert result.exit_code == 0, result.stderr
+    assert "toy-a" in page.read_text()
+
+
 def test_a_write_that_fails_says_so_and_keeps_earlier_results(toy_file, tmp_path, monkeypatch):
     import planner.report as report
 
