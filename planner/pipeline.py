@@ -14,7 +14,15 @@ from planner.errors import NoPlanError
 from planner.performance.spec import WorkloadSpec
 from planner.plan import Plan, build_plan, check_invariants
 from planner.problem import Inputs
-from planner.solve import SolveOptions, SolveResult, solve, time_left, warm_children_for
+from planner.solve import (
+    SolveOptions,
+    SolveResult,
+    ctrl_c_pending,
+    interrupt_held,
+    solve,
+    time_left,
+    warm_children_for,
+)
 
 
 def workload_specs(inputs: Inputs) -> list[WorkloadSpec]:
@@ -90,16 +98,24 @@ def solve_problem(
     candidates: pd.DataFrame | None = None,
 ) -> Plan:
     """Solve `inputs`; raise NoPlanError (exit 1) with a diagnosis when there is no plan. The
-    time limit counts from here: candidate generation comes out of it."""
+    time limit counts from here: candidate generation comes out of it.
+
+    Ctrl-C is held from here on, as in `solve`, and acted on once the candidates and the
+    model's data are ready: a KeyboardInterrupt raised wherever Python happens to be is lost
+    when that is a finalizer or a gc callback (in the test suite, hypothesis's gc callback
+    swallowed one during candidate generation, and the solve ran to its time limit)."""
     began = time.perf_counter()
-    warm_children(inputs)
-    table = candidates if candidates is not None else candidates_for(inputs)
-    data = build_data(inputs, table)
-    blocked = unservable(inputs, data)
-    if blocked:
-        raise NoPlanError("infeasible: demand that no allowed system can serve:", blocked)
-    result = solve(data, time_left(options or SolveOptions(), began))
-    plan = plan_from_result(inputs, result)
+    with interrupt_held():
+        warm_children(inputs)
+        table = candidates if candidates is not None else candidates_for(inputs)
+        data = build_data(inputs, table)
+        if ctrl_c_pending():
+            raise KeyboardInterrupt
+        blocked = unservable(inputs, data)
+        if blocked:
+            raise NoPlanError("infeasible: demand that no allowed system can serve:", blocked)
+        result = solve(data, time_left(options or SolveOptions(), began))
+        plan = plan_from_result(inputs, result)
     plan.candidates = table
     return plan
 

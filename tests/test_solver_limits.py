@@ -756,6 +756,54 @@ def test_ctrl_c_inside_pyomo_code_waits_for_it_to_return(medium: Path, monkeypat
     assert solve_module._HELD == []
 
 
+class _CtrlCInAFinalizer:
+    """Sends Ctrl-C from its finalizer, so that Python's handler runs inside it: a
+    KeyboardInterrupt raised there is only printed ("Exception ignored in ...") and lost."""
+
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        sum(range(1000))  # bytecode, where the handler runs
+
+
+def test_ctrl_c_that_meets_a_finalizer_while_the_candidates_are_made_is_kept(
+        toy_file: Path, monkeypatch) -> None:
+    # in the full suite, hypothesis's gc callback swallowed a Ctrl-C during candidate
+    # generation and the solve ran to its limit; `solve_problem` holds Ctrl-C from its start
+    import planner.pipeline as pipeline
+
+    real_candidates = pipeline.candidates_for
+
+    def candidates_meeting_a_finalizer(inputs: object) -> object:
+        finalized = _CtrlCInAFinalizer()
+        del finalized
+        return real_candidates(inputs)
+
+    monkeypatch.setattr(pipeline, "candidates_for", candidates_meeting_a_finalizer)
+    monkeypatch.setattr(pipeline, "solve", lambda *a, **k: pytest.fail("solved"))
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.solve_problem(load_problem(toy_file), SolveOptions(time_limit_s=30))
+    assert solve_module._HELD == []
+
+
+@pytest.mark.parametrize("delay_s", [0.05, 0.15, 0.3, 0.45, 0.6, 0.8, 1.0, 1.3])
+def test_ctrl_c_at_any_time_ends_a_solve_cleanly(medium: Path, delay_s: float) -> None:
+    # a real SIGINT, from another process as a terminal's is, at a time that varies with the
+    # machine: the best plan comes back marked interrupted, or KeyboardInterrupt; nothing else
+    import subprocess
+
+    from planner.pipeline import solve_problem
+
+    inputs = load_problem(medium)
+    sender = subprocess.Popen(["sh", "-c", f"sleep {delay_s}; kill -INT {os.getpid()}"])
+    try:
+        plan = solve_problem(inputs, SolveOptions(time_limit_s=60, mip_gap=0.0))
+    except KeyboardInterrupt:
+        return
+    finally:
+        sender.wait()
+    assert plan.interrupted and plan.status == Status.feasible
+
+
 def test_ctrl_c_in_the_first_polish_pass_skips_the_second(medium: Path, monkeypatch) -> None:
     # the polish runs over the pairs in use, then over all pairs: Ctrl-C in the first ended
     # only that pass, and the second polished on for its whole share (9 s on bench large)
