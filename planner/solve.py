@@ -519,8 +519,11 @@ class _Stages:
         self._stopped = value
 
     def consider(self, model: pyo.ConcreteModel, cost: float) -> None:
-        if self.best is None or cost < self.best.objective - 1e-12:
+        if self._replaces_best(cost):
             self.best = SolveResult(Status.feasible, model, self.data, cost)
+
+    def _replaces_best(self, cost: float) -> bool:
+        return self.best is None or cost < self.best.objective - 1e-12
 
     def good_enough(self) -> bool:
         return self.best is not None and _gap(self.best.objective, self.lower) <= \
@@ -634,7 +637,7 @@ class _Stages:
 
     def restricted(self, share: float) -> None:
         solved = self._mip(self._restricted_data(), share)
-        if solved is not None and solved[0] is not None and solved[1].status.has_plan:
+        if solved is not None and solved[0] is not None:
             self.consider(solved[0], solved[1].objective)
 
     def polish(self, share: float) -> None:
@@ -712,7 +715,7 @@ class _Stages:
         model, run = solved
         if math.isfinite(run.bound):
             self.lower = max(self.lower, run.bound)
-        if model is not None and run.status.has_plan:
+        if model is not None:
             self.consider(model, run.objective)
         self.integer_infeasible = run.status == Status.infeasible
 
@@ -721,12 +724,14 @@ class _Stages:
         """Solve the MIP of `data` from the best plan so far, for `share` of the time left: in
         this process when the LP was quick (MIP_OVER_LP, IN_PROCESS_LP_S), else in a child
         process that is killed if HiGHS has not returned when the time is up (its last
-        progress then, or None; its plan's model only when the plan is better, `_plan_of`)."""
+        progress then, or None). The model holding its plan comes back only when there is a
+        plan, and from a child only when it is better (`_plan_of`)."""
         options = self._options(share)
         start = self._start()
         if self.in_process(options.time_limit_s):
-            model = build_model(data)
-            run = _run(model, options, _warm_start(start, model))
+            built = build_model(data)
+            run = _run(built, options, _warm_start(start, built))
+            model = built if run.status.has_plan else None
         elif not self.child_has_time(share):
             return None
         else:
@@ -742,8 +747,7 @@ class _Stages:
         """A child's plan loaded into a model of `data`, or None when it has none or it would
         not replace the best (`consider`): the rebuild takes a build and a pass over every
         variable (x-large: 1.6 s, most of what a Ctrl-C then waited for)."""
-        if not run.status.has_plan or (
-                self.best is not None and run.objective >= self.best.objective - 1e-12):
+        if not run.status.has_plan or not self._replaces_best(run.objective):
             return None
         return _load(data, values)
 
@@ -930,11 +934,8 @@ class _ChildMip:
 
 @contextmanager
 def _sigint_handled_by(handler: Any) -> Iterator[Any]:
-    """SIGINT goes to `handler` inside the block, which gets the handler it replaced (None
-    outside the main thread, where Python's signal handlers cannot be set and none run)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield None
-        return
+    """SIGINT goes to `handler` inside the block (main thread only: `interrupt_held`), which
+    gets the handler it replaced."""
     previous = signal.signal(signal.SIGINT, handler)
     try:
         yield previous
@@ -1431,7 +1432,7 @@ def _one_mip_from(data: ModelData, options: SolveOptions, plan: Values,
     solved = state._mip(data, 1.0)
     if solved is None:
         return SolveResult(Status.no_solution, None, data, interrupted=state.interrupted)
-    if solved[0] is not None and solved[1].status.has_plan:
+    if solved[0] is not None:
         state.consider(solved[0], solved[1].objective)
     return state.result()
 
