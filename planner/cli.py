@@ -1,8 +1,9 @@
 """The `planner` command line: thin typer commands that call the library.
 
 Exit codes: 0 a plan (optimal, or feasible with its gap); 1 no plan (infeasible or solver
-failure) with the diagnosis; 2 invalid input or usage. Heavy modules (pyomo, pandas) are
-imported inside commands so that `planner --help` stays fast.
+failure) with the diagnosis; 2 invalid input or usage; 130 Ctrl-C; 141 the reader of stdout
+went away (`planner solve … | head`), quietly, as a Unix tool killed by SIGPIPE. Heavy modules
+(pyomo, pandas) are imported inside commands so that `planner --help` stays fast.
 """
 
 from __future__ import annotations
@@ -31,7 +32,17 @@ app = typer.Typer(
 catalog_app = typer.Typer(help="List, show and validate catalog entries.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 
-out = Console(soft_wrap=False, width=160)
+
+
+class _StdoutConsole(Console):
+    """Rich exits 1 when stdout's reader is gone, which here means "no plan"; raise instead,
+    so that `guarded` exits 141 like any other write to a closed pipe."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
+out = _StdoutConsole(soft_wrap=False, width=160)
 err = Console(stderr=True, soft_wrap=True)
 _state = {"debug": False}
 
@@ -98,6 +109,8 @@ def guarded(func: Any) -> Any:
         except (PlannerError, KeyboardInterrupt) as exc:
             fail(exc)
         except OSError as exc:  # a write the checks of --out and --report could not foresee
+            if isinstance(exc, BrokenPipeError) and exc.filename is None:
+                _reader_gone()
             if _state["debug"]:
                 raise
             where = f"{exc.filename}: " if exc.filename else ""
@@ -112,6 +125,17 @@ def guarded(func: Any) -> Any:
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def _reader_gone() -> None:
+    """Stdout's reader has gone (`| head`): exit 141, as a tool killed by SIGPIPE would, with
+    nothing on stderr. Stdout is pointed at /dev/null first, or Python's own flush of it at
+    exit would print "Exception ignored … BrokenPipeError"."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise typer.Exit(141)
 
 
 # ------------------------------------------------------------------------------------------

@@ -149,6 +149,21 @@ def test_a_write_that_fails_says_so_and_keeps_earlier_results(toy_file, tmp_path
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+@pytest.mark.parametrize("fmt", ["table", "json", "csv"])
+def test_a_reader_that_goes_away_ends_the_run_quietly_with_141(toy_file, fmt):
+    """`planner solve … | head`: stdout's reader is gone before the plan is printed. The run
+    exits 141, as a tool killed by SIGPIPE, with nothing on stderr (not exit 1, "no plan")."""
+    import subprocess
+    import sys
+
+    run = subprocess.Popen([sys.executable, "-m", "planner", "solve", str(toy_file), "--format",
+                            fmt], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert run.stdout is not None and run.stderr is not None
+    run.stdout.close()
+    stderr = run.stderr.read().decode()
+    assert (run.wait(timeout=120), stderr) == (141, "")
+
+
 def test_csv_format_prints_each_table(toy_file):
     result = runner.invoke(app, ["solve", str(toy_file), "--format", "csv"])
     assert result.exit_code == 0
