@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from perf_fixtures import catalog
 
 from planner.performance import (
@@ -117,3 +119,46 @@ def test_throughput_of_enumeration() -> None:
                           params_for(sysm, cat)).data["mode"])
     rate = n / (time.perf_counter() - t0)
     assert rate > 10_000
+
+
+def _front_by_brute_force(df, keep):
+    """Row i of a group is kept when no row before it in (latency, -throughput, position)
+    order has throughput ≥ its own; the front is then thinned to `keep` evenly spread points."""
+    import numpy as np
+
+    thr = df["output_tokens_per_s"] / df["accelerators"]
+    lat = np.where(df["mode"] == "prefill", df["ttft_ms"], df["tpot_ms"])
+    rows = []
+    groups: dict = {}
+    for pos, key in enumerate(zip(df["mode"], df["accelerators"], df["speculative"], strict=True)):
+        groups.setdefault(key, []).append(pos)
+    for members in groups.values():
+        ranked = sorted(members, key=lambda i: (lat[i], -thr.iloc[i], i))
+        front = [i for n, i in enumerate(ranked)
+                 if all(thr.iloc[j] < thr.iloc[i] for j in ranked[:n])]
+        if len(front) > keep:
+            front = [front[j] for j in sorted({round(x) for x in
+                                               np.linspace(0, len(front) - 1, keep)})]
+        rows += front
+    return df.iloc[rows]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["aggregated", "prefill", "decode"]),
+                          st.sampled_from([1, 2, 8]), st.booleans(),
+                          st.integers(1, 6), st.integers(1, 6)), min_size=1, max_size=40),
+       st.integers(1, 5))
+def test_pareto_prune_keeps_the_thinned_front_of_each_group(rows, keep) -> None:
+    """Against a brute-force front, ties in latency and throughput included (small integers)."""
+    import pandas as pd
+
+    from planner.performance.enumerate import pareto_prune
+
+    df = pd.DataFrame(
+        [{"mode": m, "accelerators": a, "speculative": s, "output_tokens_per_s": t * a,
+          "ttft_ms": float(l), "tpot_ms": float(7 - l)} for m, a, s, t, l in rows],
+        index=[f"r{i}" for i in range(len(rows))])
+    got = pareto_prune(df, keep)
+    want = _front_by_brute_force(df, keep)
+    assert list(got.index) == list(want.index)
+    assert got.equals(want)
