@@ -28,7 +28,7 @@ from pyomo.contrib.solver.solvers.highs import Highs
 
 from planner.coefficients import RATE, USD, ModelData, rack_count
 from planner.consolidate import consolidate, fit_fleet
-from planner.decompose import period_bound, splits_by_period
+from planner.decompose import period_bound, plan_cost, splits_by_period
 from planner.formulation import build_model, pool_keys, serving_rate
 from planner.polish import POLISH_GAP, Values, polish, values_of
 from planner.schema import Objective
@@ -646,12 +646,14 @@ class _Stages:
         and the purchases fixed."""
         if self.best is None or self.best.model is None:
             return
-        # the polished plan is loaded into a model rebuilt here: two builds out of the share,
-        # because a build's time varies; alongside a full MIP child, the polish takes the time
-        # until the child answers
-        deadline = time.perf_counter() + self._options(share).time_limit_s - 2 * self.build_seconds
+        # the polished plan goes into the best plan's model, or, when that is the restricted
+        # MIP's, into a model built here: then two builds come out of the share, because a
+        # build's time varies; alongside a full MIP child, the polish takes the time until the
+        # child answers
+        rebuild_s = 0.0 if self._reusable() else 2 * self.build_seconds
+        deadline = time.perf_counter() + self._options(share).time_limit_s - rebuild_s
         if self.full_child is not None:
-            deadline = self.full_child.deadline - CHILD_GRACE_S - 2 * self.build_seconds
+            deadline = self.full_child.deadline - CHILD_GRACE_S - rebuild_s
 
         # first over the pairs in use, whose period MIPs HiGHS closes in a fraction of a second
         # (bench large: 31 pairs of 1,083; the rounded LP's plan from $64.36M to $63.16M in
@@ -668,8 +670,7 @@ class _Stages:
                                     move_purchases=move_purchases)
             improved += better
         if improved:
-            model = _load(self.data, values)
-            self.consider(model, pyo.value(model.cost))
+            self._take(values)
 
     def _solve_period(self, model: pyo.ConcreteModel, start: Values, limit_s: float) -> Run:
         """One period's MIP (of the polish or the period relaxation) from `start`."""
@@ -692,8 +693,7 @@ class _Stages:
         if math.isfinite(bound):
             self.lower = max(self.lower, bound)
         if joined is not None:
-            model = _load(self.data, joined)
-            self.consider(model, pyo.value(model.cost))
+            self._take(joined)
 
     def full(self, share: float = 1.0) -> None:
         """The full MIP, for `share` of the time left: its bound can only raise the lower
@@ -707,7 +707,7 @@ class _Stages:
             outcome = self.full_child.outcome(
                 now=self.interrupted or self.good_enough() or settled)
             self.full_child = None
-            solved = None if outcome is None else (self._plan_of(self.data, *outcome), outcome[0])
+            solved = None if outcome is None else (self._plan_of(*outcome), outcome[0])
             if solved is not None:
                 self.interrupted |= solved[1].interrupted
         if solved is None:
@@ -739,17 +739,39 @@ class _Stages:
             if outcome is None:
                 return None
             run, values = outcome
-            model = self._plan_of(data, run, values)
+            model = self._plan_of(run, values)
         self.interrupted |= run.interrupted
         return model, run
 
-    def _plan_of(self, data: ModelData, run: Run, values: Values) -> pyo.ConcreteModel | None:
-        """A child's plan loaded into a model of `data`, or None when it has none or it would
-        not replace the best (`consider`): the rebuild takes a build and a pass over every
-        variable (x-large: 1.6 s, most of what a Ctrl-C then waited for)."""
+    def _plan_of(self, run: Run, values: Values) -> pyo.ConcreteModel | None:
+        """A child's plan in a model (`_holding`), or None when it has none or it would not
+        replace the best (`consider`)."""
         if not run.status.has_plan or not self._replaces_best(run.objective):
             return None
-        return _load(data, values)
+        return self._holding(values)
+
+    def _take(self, values: Values) -> None:
+        """Make the plan `values` the best when it is cheaper (`plan_cost`), in a model
+        (`_holding`)."""
+        if self._replaces_best(plan_cost(self.data, values)):
+            model = self._holding(values)
+            self.best = SolveResult(Status.feasible, model, self.data, pyo.value(model.cost))
+
+    def _holding(self, values: Values) -> pyo.ConcreteModel:
+        """A model of the whole data holding `values`, a plan (of the whole or the restricted
+        data) that is to replace the best: the best plan's model written over when it has every
+        column of the whole data (a restricted model has fewer `x`, and the restricted data
+        differs only in its pairs), else a new one. A build took 1.6–2.2 s on x-large, most
+        of what a Ctrl-C at the end of the polish then waited for."""
+        if self.best is None or not self._reusable():
+            return _load(self.data, values)
+        _write(self.best.model, values)
+        return self.best.model
+
+    def _reusable(self) -> bool:
+        """Whether the best plan's model has every column of the whole data (`_holding`)."""
+        model = self.best.model if self.best is not None else None
+        return model is not None and len(model.x) == len(self.data.kl) * len(self.data.periods)
 
     def periods_follow(self) -> bool:
         """Whether the full MIP gets FULL_BEFORE_PERIODS and the period relaxation follows it
@@ -823,12 +845,20 @@ def _values(model: pyo.ConcreteModel) -> Values:
 
 
 def _load(data: ModelData, values: Values) -> pyo.ConcreteModel:
-    """A model of `data` holding the plan `values` (variables absent from it at 0)."""
+    """A model of `data` holding the plan `values` (`_write`)."""
     model = build_model(data)
-    for name in PLAN_VARIABLES:
-        for index, var in getattr(model, name).items():
-            var.set_value(values.get((name, index), 0.0), skip_validation=True)
+    _write(model, values)
     return model
+
+
+def _write(model: pyo.ConcreteModel, values: Values) -> None:
+    """Set `model`'s plan variables to `values` (those absent from it to 0) and clear the
+    rest (`uses_vendor`), which would otherwise hold another plan's values."""
+    for var in model.component_objects(pyo.Var):
+        plan = var.local_name in PLAN_VARIABLES
+        for index, data in var.items():
+            data.set_value(values.get((var.local_name, index), 0.0) if plan else None,
+                           skip_validation=True)
 
 
 def _warm_start(start: Values, model: pyo.ConcreteModel) -> dict[int, float]:

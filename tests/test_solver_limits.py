@@ -354,30 +354,53 @@ def test_a_child_stage_ends_within_the_stage_time(monkeypatch) -> None:
     assert limits == [pytest.approx(1e6 - solve_module.CHILD_GRACE_S - 2 * 1000.0, abs=60)]
 
 
-@pytest.mark.parametrize("child_objective, loaded", [(9.0, True), (10.0, False), (11.0, False)])
-def test_a_child_plan_is_rebuilt_only_when_it_is_better(monkeypatch, child_objective: float,
-                                                       loaded: bool) -> None:
-    # rebuilding a model for the child's plan is a whole build (x-large: 1.6 s, most of what a
-    # Ctrl-C waited for); a plan no cheaper than the best is not worth it, its bound still is
-    loads: list[object] = []
+@pytest.fixture
+def toy_data(write_problem):
+    """Two systems for one workload, one period: a model built in milliseconds."""
+    return build_data(load_problem(write_problem(toy_problem())),
+                      candidates(candidate("toy-a", 1000), candidate("toy-b", 800)))
 
-    def load(data: object, values: object) -> SimpleNamespace:
-        loads.append(values)
-        return SimpleNamespace(name="child's")
+
+@pytest.mark.parametrize("child_better", [True, False])
+@pytest.mark.parametrize("best_restricted", [False, True])
+def test_a_child_plan_goes_into_the_best_model_only_when_it_is_better(
+        monkeypatch, toy_data, child_better: bool, best_restricted: bool) -> None:
+    # a build for the child's plan took 1.6 s on x-large, most of what a Ctrl-C waited for:
+    # a plan no cheaper than the best is not loaded at all (its bound still counts), and a
+    # cheaper one is written over the best plan's model unless that is the restricted MIP's,
+    # which lacks columns
+    from dataclasses import replace
+
+    from planner.decompose import plan_cost
+
+    optimum = solve(toy_data, SolveOptions(time_limit_s=60, shadow_prices=False))
+    cheap = solve_module._values(optimum.model)
+    dear = {key: 2 * value for key, value in cheap.items()}
+    builds: list[object] = []
+    load = solve_module._load
+    monkeypatch.setattr(solve_module, "_load",
+                        lambda data, values: builds.append(data) or load(data, values))
+    stages = solve_module._Stages(toy_data, SolveOptions(time_limit_s=60), time.perf_counter())
+    stages.relaxed = Status.optimal
+    best_data = replace(toy_data, kl=toy_data.kl[:1]) if best_restricted else toy_data
+    best_plan, child_plan = (dear, cheap) if child_better else (cheap, dear)
+    best_model = load(best_data, best_plan)
+    stages.consider(best_model, plan_cost(toy_data, best_plan))
 
     class Answered:
         def outcome(self, now: bool = False) -> tuple[Run, dict[object, float]]:
-            return Run(Status.feasible, child_objective, 8.0, math.nan), {("n", 1): 2.0}
+            run = Run(Status.feasible, plan_cost(toy_data, child_plan), 1.0, math.nan)
+            return run, child_plan
 
-    monkeypatch.setattr(solve_module, "_load", load)
-    stages = solve_module._Stages(object(), SolveOptions(time_limit_s=60), time.perf_counter())
-    stages.relaxed = Status.optimal
-    stages.consider(SimpleNamespace(name="best"), 10.0)
     stages.full_child = Answered()
     stages.full()
-    assert stages.lower == 8.0 and len(loads) == int(loaded)
-    assert stages.best.model.name == ("child's" if loaded else "best")
-    assert stages.best.objective == min(child_objective, 10.0)
+    assert stages.lower == 1.0
+    kept = child_plan if child_better else best_plan
+    assert stages.best.objective == pytest.approx(plan_cost(toy_data, kept))
+    assert solve_module._values(stages.best.model) == pytest.approx(
+        {key: kept.get(key, 0.0) for key in solve_module._values(stages.best.model)})
+    assert builds == ([toy_data] if child_better and best_restricted else [])
+    assert (stages.best.model is best_model) == (not (child_better and best_restricted))
 
 
 def _never_answers(pid_file: str, options: object, start: object, send: object,
