@@ -149,6 +149,49 @@ def test_a_write_that_fails_says_so_and_keeps_earlier_results(toy_file, tmp_path
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+def test_an_output_file_that_is_a_directory_fails_before_anything_is_replaced(toy_file,
+                                                                             tmp_path):
+    out = tmp_path / "plan"
+    assert runner.invoke(app, ["solve", str(toy_file), "--out", str(out)]).exit_code == 0
+    (out / "sites.csv").unlink()
+    (out / "sites.csv").mkdir()
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    result = runner.invoke(app, ["solve", str(toy_file), "--out", str(out),
+                                 "--power-budget", "dc1=0.15MW"])
+    assert result.exit_code == 1
+    assert "sites.csv: Is a directory (earlier results there are intact)" in \
+        " ".join(result.stderr.split())
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+@pytest.mark.parametrize("fails_at", [0, 2, 3])  # 3: d.csv, which had no old version
+def test_a_rename_that_fails_puts_back_the_files_already_replaced(tmp_path, monkeypatch,
+                                                                  fails_at: int) -> None:
+    """Old files stay as they were (none half-old, half-new), new names are not left behind,
+    and neither are temporaries or the hard links kept of the old files."""
+    import os
+
+    import planner.report as report
+
+    out = tmp_path / "plan"
+    report.write_atomically(out, {"a.csv": "old a", "b.csv": "old b", "c.csv": "old c"})
+    renames: list[object] = []
+    real_replace = os.replace
+
+    def replace(src: object, dst: object) -> None:
+        renames.append(dst)
+        if len(renames) == fails_at + 1:
+            raise OSError(5, "Input/output error", str(dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(report.os, "replace", replace)
+    with pytest.raises(OSError, match="Input/output error"):
+        report.write_atomically(out, {"a.csv": "new a", "b.csv": "new b", "c.csv": "new c",
+                                      "d.csv": "new d"})
+    assert {p.name: p.read_text() for p in out.iterdir()} == {
+        "a.csv": "old a", "b.csv": "old b", "c.csv": "old c"}
+
+
 @pytest.mark.parametrize("fmt", ["table", "json", "csv"])
 def test_a_reader_that_goes_away_ends_the_run_quietly_with_141(toy_file, fmt):
     """`planner solve … | head`: stdout's reader is gone before the plan is printed. The run
