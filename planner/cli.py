@@ -34,16 +34,16 @@ app.add_typer(catalog_app, name="catalog")
 
 
 
-class _StdoutConsole(Console):
-    """Rich exits 1 when stdout's reader is gone, which here means "no plan"; raise instead,
-    so that `guarded` exits 141 like any other write to a closed pipe."""
+class _PipeConsole(Console):
+    """Rich exits 1 when its reader is gone, which here means "no plan"; raise instead, so
+    that `guarded` exits 141 like any other write to a closed pipe."""
 
     def on_broken_pipe(self) -> None:
         raise BrokenPipeError
 
 
-out = _StdoutConsole(soft_wrap=False, width=160)
-err = Console(stderr=True, soft_wrap=True)
+out = _PipeConsole(soft_wrap=False, width=160)
+err = _PipeConsole(stderr=True, soft_wrap=True)
 _state = {"debug": False}
 
 
@@ -100,41 +100,49 @@ def guarded(func: Any) -> Any:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from planner.errors import PlannerError
-
         try:
-            return func(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except (PlannerError, KeyboardInterrupt) as exc:
-            fail(exc)
-        except OSError as exc:  # a write the checks of --out and --report could not foresee
-            if isinstance(exc, BrokenPipeError) and exc.filename is None:
-                _reader_gone()
-            if _state["debug"]:
-                raise
-            where = f"{exc.filename}: " if exc.filename else ""
-            err.print(f"[bold red]error:[/bold red] {where}{exc.strerror or exc} (earlier results "
-                      "there are intact)", highlight=False)
-            raise typer.Exit(1) from None
-        except Exception as exc:
-            if _state["debug"]:
-                raise
-            err.print(f"[bold red]internal error:[/bold red] {type(exc).__name__}: {exc} "
-                      "(run with --debug for the traceback)", highlight=False)
-            raise typer.Exit(1) from None
+            return _run_command(func, *args, **kwargs)
+        except BrokenPipeError:  # stdout's reader, or stderr's while `fail` prints
+            _reader_gone()
 
     return wrapper
 
 
+def _run_command(func: Any, *args: Any, **kwargs: Any) -> Any:
+    from planner.errors import PlannerError
+
+    try:
+        return func(*args, **kwargs)
+    except typer.Exit:
+        raise
+    except (PlannerError, KeyboardInterrupt) as exc:
+        fail(exc)
+    except OSError as exc:  # a write the checks of --out and --report could not foresee
+        if isinstance(exc, BrokenPipeError) and exc.filename is None:
+            raise  # a closed stdout, not a file: `guarded` exits quietly
+        if _state["debug"]:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        err.print(f"[bold red]error:[/bold red] {where}{exc.strerror or exc} (earlier results "
+                  "there are intact)", highlight=False)
+        raise typer.Exit(1) from None
+    except Exception as exc:
+        if _state["debug"]:
+            raise
+        err.print(f"[bold red]internal error:[/bold red] {type(exc).__name__}: {exc} "
+                  "(run with --debug for the traceback)", highlight=False)
+        raise typer.Exit(1) from None
+
+
 def _reader_gone() -> None:
-    """Stdout's reader has gone (`| head`): exit 141, as a tool killed by SIGPIPE would, with
-    nothing on stderr. Stdout is pointed at /dev/null first, or Python's own flush of it at
-    exit would print "Exception ignored … BrokenPipeError"."""
+    """Stdout's or stderr's reader has gone (`| head`, `2>&1 | head`): exit 141, as a tool
+    killed by SIGPIPE would, saying nothing. Both are pointed at /dev/null first, or Python's
+    own flush at exit would print "Exception ignored … BrokenPipeError"."""
     import os
 
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    for stream in (sys.stdout, sys.stderr):
+        os.dup2(devnull, stream.fileno())
     raise typer.Exit(141)
 
 

@@ -207,6 +207,21 @@ def test_a_reader_that_goes_away_ends_the_run_quietly_with_141(toy_file, fmt):
     assert (run.wait(timeout=120), stderr) == (141, "")
 
 
+def test_an_error_to_a_reader_that_went_away_ends_the_run_quietly_with_141(tmp_path):
+    """`planner solve bad.yaml 2>&1 | head -1`: not exit 1 ("no plan") from the failed print."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [1\n")
+    run = subprocess.Popen([sys.executable, "-m", "planner", "solve", str(bad)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert run.stdout is not None and run.stderr is not None
+    run.stderr.close()
+    stdout = run.stdout.read().decode()
+    assert (run.wait(timeout=120), stdout) == (141, "")
+
+
 def test_csv_format_prints_each_table(toy_file):
     result = runner.invoke(app, ["solve", str(toy_file), "--format", "csv"])
     assert result.exit_code == 0
