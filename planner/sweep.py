@@ -8,6 +8,7 @@ or the demand scale (`demand_scale`, multiplying every workload's demand).
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 
 from planner.errors import InputError, NoPlanError
 from planner.problem import Inputs, Overrides, load_problem
+from planner.schema import MAX_DEMAND_TOK_S
 from planner.solve import SolveOptions, Status
 
 DEMAND_SCALE = "demand_scale"
@@ -75,15 +77,32 @@ def point_inputs(problem: Path, overrides: Overrides, point: dict[str, Any]) -> 
         if path.startswith(CATALOG_PREFIX):
             inputs = _apply_catalog(inputs, path, value)
     if DEMAND_SCALE in point:
-        scale = float(point[DEMAND_SCALE])
-        if scale < 0:
-            raise InputError([f"--set {DEMAND_SCALE}={scale}: expected a scale ≥ 0"])
+        scale = _demand_scale(point[DEMAND_SCALE], max(inputs.demand.values(), default=0.0))
         inputs = replace(
             inputs,
             demand={k: v * scale for k, v in inputs.demand.items()},
             site_demand={k: v * scale for k, v in inputs.site_demand.items()},
         )
     return inputs
+
+
+def _demand_scale(value: Any, peak_tok_s: float) -> float:
+    """`value` as a demand scale: a finite number ≥ 0 that keeps every demand within what a
+    problem file may state (MAX_DEMAND_TOK_S)."""
+    where = f"--set {DEMAND_SCALE}={value}"
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        scale = float(value)  # a str too: YAML reads 1e3 (no dot) as one
+    except (TypeError, ValueError):
+        raise InputError([f"{where}: expected a finite number ≥ 0"]) from None
+    if not math.isfinite(scale) or scale < 0:
+        raise InputError([f"{where}: expected a finite number ≥ 0"])
+    if scale * peak_tok_s > MAX_DEMAND_TOK_S:
+        raise InputError([f"{where}: the largest demand would be {scale * peak_tok_s:.3g} output "
+                          f"tokens/s; expected at most {MAX_DEMAND_TOK_S:g}, so a scale of at "
+                          f"most {MAX_DEMAND_TOK_S / peak_tok_s:.3g}"])
+    return scale
 
 
 def grid(axes: Sequence[Axis]) -> list[dict[str, Any]]:

@@ -229,6 +229,19 @@ def test_demand_scale_and_catalog_price(toy_file):
     assert by[(1, 50000)] <= by[(1, 100000)]
 
 
+@pytest.mark.parametrize("scale, expected", [
+    ("nan", "expected a finite number ≥ 0"), ("inf", "expected a finite number ≥ 0"),
+    ("-1", "expected a finite number ≥ 0"), ("abc", "expected a finite number ≥ 0"),
+    ("true", "expected a finite number ≥ 0"),
+    ("1e300", "expected at most 1e+12, so a scale of at most"),
+])
+def test_a_demand_scale_that_is_not_a_usable_number_exits_2(toy_file, scale, expected):
+    result = runner.invoke(app, ["sweep", str(toy_file), "--set", f"demand_scale=1,{scale}"])
+    assert result.exit_code == 2, result.stderr
+    assert "--set demand_scale=" in result.stderr and expected in result.stderr
+    assert "internal error" not in result.stderr
+
+
 def test_power_budget_sweep_reports_infeasible_points(toy_file):
     frame = run_sweep(toy_file, [parse_set("sites.dc1.power_mw=0.001,2")], Overrides(), EXACT)
     assert frame["status"].tolist() == ["infeasible", "optimal"]
