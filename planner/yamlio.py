@@ -37,8 +37,14 @@ class _SlowLoader(_UniqueKeys, yaml.SafeLoader):
     pass
 
 
+MAX_DEPTH = 32
+"""Deepest nesting of lists and mappings a YAML file may have: a problem or catalog file needs
+six levels; a deeper one is a mistake, and Python's own recursion fails past a few hundred."""
+
+
 def read_yaml(path: Path) -> Any:
-    """Parse a YAML file; syntax errors name the file, line and column."""
+    """Parse a YAML file; syntax errors name the file, line and column; nesting deeper than
+    MAX_DEPTH is refused."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -47,6 +53,13 @@ def read_yaml(path: Path) -> Any:
         raise InputError([f"{path}: is a directory; expected a YAML file"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError([f"{path}: cannot read ({exc})"]) from None
+    if _deeper_than(text, MAX_DEPTH):
+        raise InputError([f"{path}: lists or mappings nested more than {MAX_DEPTH} levels deep; "
+                          "expected a problem or catalog file"])
+    return _parse(path, text)
+
+
+def _parse(path: Path, text: str) -> Any:
     try:
         return yaml.load(text, Loader=_FastLoader)  # libyaml: ~8x faster than pure Python
     except yaml.YAMLError:
@@ -58,3 +71,22 @@ def read_yaml(path: Path) -> Any:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError([f"{path}: {where}YAML syntax error: {problem}"]) from None
+
+
+def _deeper_than(text: str, levels: int) -> bool:
+    """Whether lists and mappings nest more than `levels` deep in `text`, read from libyaml's
+    events up to the first that does (loading such a file recursed past Python's limit at a
+    thousand levels and crashed the interpreter at 100,000). A syntax error is left to
+    `_parse`, which words it."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_FastLoader):
+            if isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+                depth += 1
+                if depth > levels:
+                    return True
+            elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        pass
+    return False

@@ -261,6 +261,18 @@ def test_a_problem_that_is_not_a_mapping(tmp_path):
     assert problems_of(path) == [f"{path}: (top level): found list; expected a mapping"]
 
 
+@pytest.mark.parametrize("text", [
+    "name: " + "[" * 40 + "]" * 40,  # a thousand levels recursed past Python's limit
+    "name: " + "{a: " * 5000 + "1" + "}" * 5000,
+    "name: " + "[" * 100_000 + "]" * 100_000,  # this deep, loading crashed the interpreter
+])
+def test_a_problem_nested_too_deep_is_refused(tmp_path, text):
+    path = tmp_path / "problem.yaml"
+    path.write_text(text + "\n")
+    assert problems_of(path) == [f"{path}: lists or mappings nested more than 32 levels deep; "
+                                 "expected a problem or catalog file"]
+
+
 def test_a_missing_problem_file(tmp_path):
     stderr = cli_fails(tmp_path, str(tmp_path / "nope.yaml"))
     assert f"{tmp_path / 'nope.yaml'}: file not found" in stderr
