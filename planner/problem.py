@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from planner.catalog import catalog_files, default_catalog_dir, load_catalog
 from planner.errors import InputError, describe_validation_error
-from planner.schema import MAX_DEMAND_TOK_S, Catalog, Problem, SiteKind, System
+from planner.schema import MAX_DEMAND_TOK_S, MAX_POWER_MW, Catalog, Problem, SiteKind, System
 from planner.units import UnitError, parse_quantity
 from planner.yamlio import read_yaml
 
@@ -177,35 +177,49 @@ def _assign(data: dict[str, Any], dotted: str, value: Any, path: Path) -> None:
 
 
 def _apply_power_budget(data: dict[str, Any], budgets: Sequence[str], path: Path) -> None:
+    """Set `power_mw` of the owned sites named by `--power-budget SITE=20MW` (or of the only
+    owned site by `--power-budget 20MW`); each value is checked here, so that a message names
+    the option rather than the problem file's field."""
     sites = data.get("sites")
     if not budgets:
         return
     if not isinstance(sites, list):
         raise InputError([f"{path}: sites: expected a list of sites to apply --power-budget to"])
     owned = [s for s in sites if isinstance(s, dict) and s.get("kind", "owned") == "owned"]
+    ids = ", ".join(str(s.get("id")) for s in owned)
+    given: dict[str, str] = {}  # site id: the option that set it
     for text in budgets:
-        site_id, _, amount = text.rpartition("=")
+        site_id, equals, amount = text.rpartition("=")
         try:
             mw = parse_quantity(amount, "MW")
         except UnitError as exc:
             raise InputError([f"--power-budget {text}: {exc}"]) from None
-        if mw < 0:
-            raise InputError([f"--power-budget {text}: found a negative power; expected ≥ 0"])
+        if not 0 <= mw <= MAX_POWER_MW:
+            raise InputError([f"--power-budget {text}: found {mw:g} MW; expected a power from 0 "
+                              f"to {MAX_POWER_MW:g} MW"])
+        if not owned:
+            raise InputError([f"--power-budget {text}: the problem has no owned site, and cloud "
+                              "sites have no power budget"])
+        if equals and not site_id:
+            raise InputError([f"--power-budget {text}: no site before '='; expected SITE={amount}"
+                              f" with SITE one of {ids}"])
         if site_id:
             targets = [s for s in owned if s.get("id") == site_id]
             if not targets:
-                ids = ", ".join(str(s.get("id")) for s in owned)
                 raise InputError(
                     [f"--power-budget {text}: unknown owned site '{site_id}'; expected one of {ids}"]
                 )
         else:
             if len(owned) != 1:
-                ids = ", ".join(str(s.get("id")) for s in owned)
                 raise InputError(
                     [f"--power-budget {text}: {len(owned)} owned sites ({ids}); write SITE={amount}"]
                 )
             targets = owned
         for site in targets:
+            if str(site.get("id")) in given:
+                raise InputError([f"--power-budget {text}: site {site.get('id')} already has a "
+                                  f"budget ({given[str(site.get('id'))]}); expected one per site"])
+            given[str(site.get("id"))] = text
             site["power_mw"] = mw
 
 

@@ -461,11 +461,19 @@ POWER_ERRORS = {
     "bad-unit": (["20 parsecs"], "--power-budget 20 parsecs: '20 parsecs' is not a power; expected "
                  "e.g. '20MW' or '350kW'"),
     "not-a-number": (["lots"], "--power-budget lots: cannot read 'lots' as a quantity in MW"),
-    "negative": (["-3MW"], "--power-budget -3MW: found a negative power; expected ≥ 0"),
+    "negative": (["-3MW"], "--power-budget -3MW: found -3 MW; expected a power from 0 to 100000 "
+                 "MW"),
     "unknown-site": (["dc9=5MW"], "--power-budget dc9=5MW: unknown owned site 'dc9'; expected one "
                      "of dc1, dc2"),
     "cloud-site": (["cloud=5MW"], "--power-budget cloud=5MW: unknown owned site 'cloud'"),
     "ambiguous": (["20MW"], "--power-budget 20MW: 2 owned sites (dc1, dc2); write SITE=20MW"),
+    "too-large": (["dc1=200000MW"], "--power-budget dc1=200000MW: found 200000 MW; expected a "
+                  "power from 0 to 100000 MW"),
+    "infinite": (["dc1=1e308GW"], "--power-budget dc1=1e308GW: found inf MW; expected a power"),
+    "no-site": (["=20MW"], "--power-budget =20MW: no site before '='; expected SITE=20MW with "
+                "SITE one of dc1, dc2"),
+    "twice": (["dc1=5MW", "dc2=1MW", "dc1=5MW"], "--power-budget dc1=5MW: site dc1 already has "
+              "a budget (dc1=5MW); expected one per site"),
 }
 
 
@@ -477,6 +485,13 @@ def test_power_budget_errors(tmp_path, case):
     assert line.startswith(expected), line
     args = [a for b in budgets for a in ("--power-budget", b)]
     assert expected in cli_fails(tmp_path, str(path), *args)
+
+
+def test_a_power_budget_for_a_problem_without_owned_sites(tmp_path):
+    path = write(tmp_path, problem(sites=[{"id": "cloud", "kind": "cloud"}]))
+    (line,) = problems_of(path, Overrides(power_budget=["5MW"]))
+    assert line == "--power-budget 5MW: the problem has no owned site, and cloud sites have no " \
+        "power budget"
 
 
 def test_unknown_system_and_vendor_options(tmp_path):
