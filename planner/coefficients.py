@@ -168,7 +168,7 @@ def build_data(inputs: Inputs, candidates: pd.DataFrame) -> ModelData:
     systems = {s.id: s for s in inputs.systems}
     workloads = {w.id: w for w in problem.workloads}
     sites = {s.id: s for s in problem.sites}
-    notes: list[str] = []
+    notes: list[str] = list(inputs.notes)
 
     offered = candidates[candidates["system"].isin(list(systems))]
     idle = {s.id: s.idle_kw / s.accelerators for s in inputs.systems}

@@ -54,6 +54,8 @@ class Inputs:
     """Part of the demand that must be served at a given site: (workload, period, site)."""
     measured_csv: Path | None = None
     """Measured-performance CSV, if the problem names one."""
+    notes: list[str] = field(default_factory=list)
+    """What the plan should say about how the inputs were read (a forecast's missing rows)."""
 
     @property
     def period_ids(self) -> list[str]:
@@ -88,8 +90,11 @@ def load_problem(path: Path | str, overrides: Overrides | None = None) -> Inputs
     forecast = overrides.demand_csv or (
         _relative(path, problem.forecast) if problem.forecast else None
     )
+    notes: list[str] = []
     if forecast is not None:
-        demand, site_demand = read_forecast(Path(forecast), problem)
+        forecast_demand, site_demand = read_forecast(Path(forecast), problem)
+        notes = _unforecast(Path(forecast), problem, forecast_demand)
+        demand = {key: forecast_demand.get(key, 0.0) for key in demand}
     else:
         for w in problem.workloads:
             for period, rate in (w.demand or {}).items():
@@ -106,7 +111,19 @@ def load_problem(path: Path | str, overrides: Overrides | None = None) -> Inputs
     measured = _relative(path, problem.performance) if problem.performance else None
     if measured is not None and not measured.exists():
         raise InputError([f"{path}: performance: file not found: {measured}"])
-    return Inputs(problem, path, catalog, systems, demand, site_demand, measured)
+    return Inputs(problem, path, catalog, systems, demand, site_demand, measured, notes)
+
+
+def _unforecast(path: Path, problem: Problem, demand: dict[tuple[str, str], float]) -> list[str]:
+    """A note per workload for the periods the forecast has no row for: their demand is 0 (a
+    forecast replaces the problem file's demand), which a forgotten row would silently be."""
+    notes = []
+    for w in problem.workloads:
+        missing = [p.id for p in problem.periods if (w.id, p.id) not in demand]
+        if missing:
+            notes.append(f"forecast {path.name} has no row for {w.id} in {', '.join(missing)}: "
+                         "no demand there")
+    return notes
 
 
 def _catalog_paths(problem: Problem, path: Path) -> list[Path]:
@@ -292,7 +309,8 @@ def read_forecast(
     """Read `period,workload,output_tokens_per_s` (or `requests_per_s`) [,site] rows.
 
     Requests/s are turned into output tokens/s with the workload's output tokens per request.
-    Rows for the same (period, workload[, site]) are an error, not silently summed.
+    Rows for the same (period, workload[, site]) are an error, not silently summed. The demand
+    has a key only where there are rows.
     """
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:  # -sig: Excel's BOM
@@ -327,7 +345,7 @@ def read_forecast(
     periods = [p.id for p in problem.periods]
     workloads = {w.id: w for w in problem.workloads}
     sites = {s.id for s in problem.sites}
-    demand = {(w, p): 0.0 for w in workloads for p in periods}
+    demand: dict[tuple[str, str], float] = {}  # only what has rows: `_unforecast`
     site_demand: dict[tuple[str, str, str], float] = {}
     seen: dict[tuple[str, str, str], int] = {}
     for line, raw in rows:
@@ -374,7 +392,7 @@ def read_forecast(
         seen[key] = line
         if rate_column == "requests_per_s":
             value *= workloads[workload].output_tokens
-        demand[(workload, period)] += value
+        demand[(workload, period)] = demand.get((workload, period), 0.0) + value
         if site:
             site_demand[(workload, period, site)] = value
     if errors:

@@ -392,6 +392,7 @@ def test_a_forecast_replaces_missing_demand_and_unlisted_periods_are_zero(tmp_pa
     inputs = load_problem(write(tmp_path, problem(workloads=_workload(demand=None))),
                           Overrides(demand_csv=csv_path))
     assert inputs.demand == {("chat", "p1"): 0.0, ("chat", "p2"): 10.0}
+    assert inputs.notes == [f"forecast {csv_path.name} has no row for chat in p1: no demand there"]
 
 
 def test_requests_per_s_become_tokens_per_s(tmp_path):
