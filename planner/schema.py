@@ -343,8 +343,15 @@ class Mode(StrEnum):
     decode = "decode"
 
 
+MAX_TOKENS_PER_S_PER_ACCELERATOR = 1e6
+"""Output tokens/s one accelerator may be measured at: 54× the best MLPerf v5.1 result per
+accelerator (18,370, a B200 on Llama 3.1 8B Offline); more is a unit or typing mistake."""
+
+
 class MeasuredRow(Strict):
-    """One measured operating point of a deployment (user CSV or catalogs/measured/)."""
+    """One measured operating point of a deployment (user CSV or catalogs/measured/). Each
+    number is bounded by what a real deployment can have, so a typing mistake cannot buy a
+    fleet for nothing."""
 
     system: Id
     """System id the measurement was taken on."""
@@ -352,28 +359,39 @@ class MeasuredRow(Strict):
     """Model id."""
     precision: Precision
     """Weight precision."""
-    tp: Annotated[int, Field(ge=1)] = 1
+    tp: Annotated[int, Field(ge=1, le=1024)] = 1
     """Tensor-parallel degree."""
-    pp: Annotated[int, Field(ge=1)] = 1
+    pp: Annotated[int, Field(ge=1, le=1024)] = 1
     """Pipeline-parallel degree."""
-    ep: Annotated[int, Field(ge=1)] = 1
+    ep: Annotated[int, Field(ge=1, le=4096)] = 1
     """Expert-parallel degree."""
-    concurrency: Annotated[int, Field(ge=1)]
+    concurrency: Annotated[int, Field(ge=1, le=1_000_000)]
     """Concurrent requests per replica."""
-    input_tokens: Annotated[int, Field(ge=1)]
+    input_tokens: Annotated[int, Field(ge=1, le=10_000_000)]
     """Input tokens per request."""
-    output_tokens: Annotated[int, Field(ge=1)]
+    output_tokens: Annotated[int, Field(ge=1, le=10_000_000)]
     """Output tokens per request."""
     output_tokens_per_s: PositiveFloat
-    """Output tokens per second of one replica."""
-    ttft_ms: PositiveFloat
+    """Output tokens per second of one replica (at most MAX_TOKENS_PER_S_PER_ACCELERATOR per
+    accelerator, tp × pp of them)."""
+    ttft_ms: Annotated[float, Field(gt=0, le=1e7, allow_inf_nan=False)]
     """Time to first token, ms."""
-    tpot_ms: PositiveFloat
+    tpot_ms: Annotated[float, Field(gt=0, le=1e7, allow_inf_nan=False)]
     """Time per output token, ms."""
     source: str = Field(min_length=1)
     """Where the measurement comes from."""
     mode: Mode = Mode.aggregated
     """Serving mode the row describes."""
+
+    @model_validator(mode="after")
+    def _a_rate_an_accelerator_can_reach(self) -> MeasuredRow:
+        per_accelerator = self.output_tokens_per_s / (self.tp * self.pp)
+        if per_accelerator > MAX_TOKENS_PER_S_PER_ACCELERATOR:
+            raise ValueError(
+                f"column 'output_tokens_per_s': found {self.output_tokens_per_s:g} over tp × pp "
+                f"= {self.tp * self.pp} accelerators, {per_accelerator:.3g} each; expected at "
+                f"most {MAX_TOKENS_PER_S_PER_ACCELERATOR:g} per accelerator")
+        return self
 
 
 class Catalog(Strict):

@@ -36,6 +36,26 @@ def test_validation_errors_name_row_and_column(tmp_path) -> None:
     assert "row 3: column 'concurrency'" in text
 
 
+@pytest.mark.parametrize("row, expected", [
+    ("nvidia-hgx-h200,llama-3.3-70b,fp8,8,1,1,8,1024,1024,1e308,150,10,lab",
+     "m.csv: row 2: column 'output_tokens_per_s': found 1e+308 over tp × pp = 8 accelerators, "
+     "1.25e+307 each; expected at most 1e+06 per accelerator"),
+    ("nvidia-hgx-h200,llama-3.3-70b,fp8,1,1,1,8,1024,1024,2000000,150,10,lab",
+     "found 2e+06 over tp × pp = 1 accelerators, 2e+06 each"),
+    ("nvidia-hgx-h200,llama-3.3-70b,fp8,2048,1,1,8,1024,1024,800,150,10,lab",
+     "row 2: column 'tp': found '2048'; expected input should be less than or equal to 1024"),
+    ("nvidia-hgx-h200,llama-3.3-70b,fp8,8,1,1,1e30,1024,1024,800,150,10,lab",
+     "row 2: column 'concurrency': found '1e30'"),
+    ("nvidia-hgx-h200,llama-3.3-70b,fp8,8,1,1,8,1024,1024,800,inf,10,lab",
+     "row 2: column 'ttft_ms': found 'inf'"),
+])
+def test_a_measurement_no_deployment_can_have_is_refused(tmp_path, row, expected) -> None:
+    # 1e308 tok/s was accepted and gave an "optimal" plan at $0.004 per million tokens
+    with pytest.raises(InputError) as exc:
+        _table(tmp_path, [row])
+    assert expected in str(exc.value)
+
+
 def test_missing_column(tmp_path) -> None:
     p = tmp_path / "m.csv"
     p.write_text("system,model\nx,y\n")

@@ -81,10 +81,13 @@ class MeasuredTable:
                 rows.append(MeasuredRow.model_validate(data))
             except ValidationError as exc:
                 for err in exc.errors(include_url=False):
-                    col = ".".join(str(x) for x in err["loc"]) or "(row)"
+                    msg = err["msg"].removeprefix("Value error, ")
+                    if not err["loc"]:  # a check of the whole row words its own message
+                        problems.append(f"{path}: row {i}: {msg}")
+                        continue
+                    col = ".".join(str(x) for x in err["loc"])
                     found = err.get("input")
                     shown = repr(found) if not isinstance(found, dict) else "(missing)"
-                    msg = err["msg"].removeprefix("Value error, ")
                     problems.append(
                         f"{path}: row {i}: column '{col}': found {shown}; expected "
                         f"{msg[0].lower() + msg[1:]}"
