@@ -115,6 +115,35 @@ def _expected(msg: str) -> str:
 _CROSS_CHECK = re.compile(r"^[\w.\[\]:-]+: ")
 
 
+def _cross_check(message: str, loc: list[Any], data: Any, prefix: str) -> str:
+    """A cross-field check's `existing.0.site: unknown site …` (or `workloads.chat.demand: …`,
+    items by index or id) with its path written as every other message writes it,
+    `existing[0].site` or `workloads[0:chat].demand`; left as it is when it does not resolve."""
+    dotted, _, rest = message.partition(": ")
+    node, full = data, list(loc)
+    for item in loc:
+        node = node[item] if isinstance(node, list) and isinstance(item, int) else (
+            node.get(item) if isinstance(node, dict) else None)
+    for token in dotted.split("."):
+        if isinstance(node, list):
+            ids = [str(e.get("id")) if isinstance(e, dict) else None for e in node]
+            index = int(token) if token.isdigit() and int(token) < len(node) else (
+                ids.index(token) if token in ids else None)
+            if index is None:
+                full = []
+                break
+            full.append(index)
+            node = node[index]
+        else:
+            full.append(token)
+            node = node.get(token) if isinstance(node, dict) else None
+    path = _path(full, data) if full else f"{_path(loc, data)}.{dotted}".removeprefix(
+        "(top level).")
+    if prefix:
+        path = f"{prefix}.{path}"
+    return f"{path}: {rest}"
+
+
 def describe_validation_error(
     error: ValidationError, file: Path | str, data: Any, prefix: str = ""
 ) -> list[str]:
@@ -130,6 +159,8 @@ def describe_validation_error(
         msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
         found = err.get("input")
         shown = repr(found) if not isinstance(found, dict | list) else type(found).__name__
+        if isinstance(found, bool):
+            shown = str(found).lower()  # as YAML writes it
         if len(shown) > 60:
             shown = shown[:57] + "..."
         if kind == "extra_forbidden":
@@ -141,8 +172,7 @@ def describe_validation_error(
             # a cross-field check: its message says what is wrong, often for several fields
             parts = msg.split("; ")
             if all(_CROSS_CHECK.match(p) for p in parts):
-                found_lines = [f"{file}: {p}" if path == "(top level)" else f"{file}: {path}.{p}"
-                               for p in parts]
+                found_lines = [f"{file}: {_cross_check(p, loc, data, prefix)}" for p in parts]
             else:
                 found_lines = [f"{file}: {path}: {msg}"]
         elif kind in ("value_error", "assertion_error"):

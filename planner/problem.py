@@ -99,13 +99,13 @@ def load_problem(path: Path | str, overrides: Overrides | None = None) -> Inputs
         for w in problem.workloads:
             for period, rate in (w.demand or {}).items():
                 demand[(w.id, period)] = rate
-        missing = [w.id for w in problem.workloads if w.demand is None]
+        missing = [(i, w.id) for i, w in enumerate(problem.workloads) if w.demand is None]
         if missing:
             raise InputError(
                 [
-                    f"{path}: workloads.{w}.demand: required field is missing (give demand per "
-                    "period, or a `forecast:` CSV)"
-                    for w in missing
+                    f"{path}: workloads[{i}:{w}].demand: required field is missing (give demand "
+                    "per period, or a `forecast:` CSV)"
+                    for i, w in missing
                 ]
             )
     measured = _relative(path, problem.performance) if problem.performance else None

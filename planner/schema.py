@@ -6,6 +6,7 @@ the key, never a silently ignored setting. Units are part of every field name.
 
 from __future__ import annotations
 
+import datetime
 import math
 from collections.abc import Mapping
 from enum import StrEnum
@@ -133,10 +134,21 @@ def _numeric_fields_set(entry: BaseModel) -> list[str]:
 # Catalog
 # --------------------------------------------------------------------------------------------
 
+def _not_bool(value: Any) -> Any:
+    """YAML reads `true` as a boolean, which pydantic would take for 1."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number")
+    return value
+
+
+NOT_BOOL = BeforeValidator(_not_bool)
+"""On every number: `power_mw: true` is a mistake, not 1 MW."""
+
+
 Id = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", min_length=2, max_length=80)]
-PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+PositiveFloat = Annotated[float, NOT_BOOL, Field(gt=0, allow_inf_nan=False)]
+NonNegativeFloat = Annotated[float, NOT_BOOL, Field(ge=0, allow_inf_nan=False)]
+Fraction = Annotated[float, NOT_BOOL, Field(gt=0, le=1, allow_inf_nan=False)]
 
 
 class Precision(StrEnum):
@@ -168,7 +180,7 @@ class Accelerator(Sourced):
     """Dense (no 2:4 sparsity) peak TFLOPS per supported precision."""
     tdp_w: PositiveFloat | None = None
     """Thermal design / total graphics power per chip, W (None where not published)."""
-    scale_up_domain: Annotated[int, Field(ge=1)]
+    scale_up_domain: Annotated[int, NOT_BOOL, Field(ge=1)]
     """Accelerators in one scale-up (NVLink / Infinity Fabric / ICI) domain."""
     scale_up_bandwidth_gb_per_s: PositiveFloat
     """Scale-up bandwidth per accelerator, GB/s, unidirectional (per direction)."""
@@ -200,13 +212,13 @@ class System(Sourced):
     """Human-readable name."""
     accelerator: Id
     """Id of the accelerator this system carries."""
-    accelerators: Annotated[int, Field(ge=1)]
+    accelerators: Annotated[int, NOT_BOOL, Field(ge=1)]
     """Accelerators per system."""
     power_kw_max: PositiveFloat | None = None
     """Maximum (nameplate / provisioned) IT power of one system, kW. None for rent-only."""
     power_kw_idle: NonNegativeFloat | None = None
     """Idle IT power, kW; default 30% of max when not given."""
-    rack_units: Annotated[int, Field(ge=1, le=60)] | None = None
+    rack_units: Annotated[int, NOT_BOOL, Field(ge=1, le=60)] | None = None
     """Height in rack units; None when the system is a whole rack."""
     whole_rack: bool = False
     """True for rack-scale systems (NVL72): one system fills one rack position."""
@@ -276,43 +288,43 @@ class Model(Sourced):
     """Total parameters, billions."""
     params_active_b: PositiveFloat
     """Parameters active per token, billions (= total for dense models)."""
-    layers: Annotated[int, Field(ge=1)]
+    layers: Annotated[int, NOT_BOOL, Field(ge=1)]
     """Transformer layers."""
-    hidden_size: Annotated[int, Field(ge=1)]
+    hidden_size: Annotated[int, NOT_BOOL, Field(ge=1)]
     """Model (residual) width."""
-    attention_heads: Annotated[int, Field(ge=1)]
+    attention_heads: Annotated[int, NOT_BOOL, Field(ge=1)]
     """Query heads."""
-    kv_heads: Annotated[int, Field(ge=1)]
+    kv_heads: Annotated[int, NOT_BOOL, Field(ge=1)]
     """Key/value heads (GQA); for MLA the number of attention heads."""
-    head_dim: Annotated[int, Field(ge=1)]
+    head_dim: Annotated[int, NOT_BOOL, Field(ge=1)]
     """Dimension per head (for MLA: the non-rope q/k head dim)."""
     attention: AttentionKind = AttentionKind.gqa
     """Attention kind: gqa (incl. MHA/MQA) or mla."""
-    kv_lora_rank: Annotated[int, Field(ge=1)] | None = None
+    kv_lora_rank: Annotated[int, NOT_BOOL, Field(ge=1)] | None = None
     """MLA compressed KV latent size (DeepSeek: 512)."""
-    qk_rope_head_dim: Annotated[int, Field(ge=1)] | None = None
+    qk_rope_head_dim: Annotated[int, NOT_BOOL, Field(ge=1)] | None = None
     """MLA decoupled rope key dim cached beside the latent (DeepSeek: 64)."""
-    intermediate_size: Annotated[int, Field(ge=1)] | None = None
+    intermediate_size: Annotated[int, NOT_BOOL, Field(ge=1)] | None = None
     """Dense MLP intermediate size."""
-    experts: Annotated[int, Field(ge=1)] = 1
+    experts: Annotated[int, NOT_BOOL, Field(ge=1)] = 1
     """Routed experts per MoE layer (1 for dense)."""
-    experts_per_token: Annotated[int, Field(ge=1)] = 1
+    experts_per_token: Annotated[int, NOT_BOOL, Field(ge=1)] = 1
     """Routed experts activated per token."""
-    shared_experts: Annotated[int, Field(ge=0)] = 0
+    shared_experts: Annotated[int, NOT_BOOL, Field(ge=0)] = 0
     """Always-active shared experts per MoE layer."""
-    moe_intermediate_size: Annotated[int, Field(ge=1)] | None = None
+    moe_intermediate_size: Annotated[int, NOT_BOOL, Field(ge=1)] | None = None
     """Intermediate size of one expert."""
-    dense_layers: Annotated[int, Field(ge=0)] = 0
+    dense_layers: Annotated[int, NOT_BOOL, Field(ge=0)] = 0
     """Leading layers with a dense MLP in an otherwise MoE model (DeepSeek-V3/R1: 3)."""
-    sliding_window_tokens: Annotated[int, Field(ge=1)] | None = None
+    sliding_window_tokens: Annotated[int, NOT_BOOL, Field(ge=1)] | None = None
     """Sliding-window size of windowed attention layers, if any."""
-    sliding_window_layers: Annotated[int, Field(ge=0)] = 0
+    sliding_window_layers: Annotated[int, NOT_BOOL, Field(ge=0)] = 0
     """Layers that use the sliding window (their KV cache is capped at the window)."""
-    vocab_size: Annotated[int, Field(ge=1)]
+    vocab_size: Annotated[int, NOT_BOOL, Field(ge=1)]
     """Vocabulary size."""
-    max_context_tokens: Annotated[int, Field(ge=1)]
+    max_context_tokens: Annotated[int, NOT_BOOL, Field(ge=1)]
     """Maximum context length (input + output) in tokens."""
-    mtp_layers: Annotated[int, Field(ge=0)] = 0
+    mtp_layers: Annotated[int, NOT_BOOL, Field(ge=0)] = 0
     """Multi-token-prediction heads shipped with the model (DeepSeek: 1), usable as drafts."""
 
     @property
@@ -359,24 +371,24 @@ class MeasuredRow(Strict):
     """Model id."""
     precision: Precision
     """Weight precision."""
-    tp: Annotated[int, Field(ge=1, le=1024)] = 1
+    tp: Annotated[int, NOT_BOOL, Field(ge=1, le=1024)] = 1
     """Tensor-parallel degree."""
-    pp: Annotated[int, Field(ge=1, le=1024)] = 1
+    pp: Annotated[int, NOT_BOOL, Field(ge=1, le=1024)] = 1
     """Pipeline-parallel degree."""
-    ep: Annotated[int, Field(ge=1, le=4096)] = 1
+    ep: Annotated[int, NOT_BOOL, Field(ge=1, le=4096)] = 1
     """Expert-parallel degree."""
-    concurrency: Annotated[int, Field(ge=1, le=1_000_000)]
+    concurrency: Annotated[int, NOT_BOOL, Field(ge=1, le=1_000_000)]
     """Concurrent requests per replica."""
-    input_tokens: Annotated[int, Field(ge=1, le=10_000_000)]
+    input_tokens: Annotated[int, NOT_BOOL, Field(ge=1, le=10_000_000)]
     """Input tokens per request."""
-    output_tokens: Annotated[int, Field(ge=1, le=10_000_000)]
+    output_tokens: Annotated[int, NOT_BOOL, Field(ge=1, le=10_000_000)]
     """Output tokens per request."""
     output_tokens_per_s: PositiveFloat
     """Output tokens per second of one replica (at most MAX_TOKENS_PER_S_PER_ACCELERATOR per
     accelerator, tp × pp of them)."""
-    ttft_ms: Annotated[float, Field(gt=0, le=1e7, allow_inf_nan=False)]
+    ttft_ms: Annotated[float, NOT_BOOL, Field(gt=0, le=1e7, allow_inf_nan=False)]
     """Time to first token, ms."""
-    tpot_ms: Annotated[float, Field(gt=0, le=1e7, allow_inf_nan=False)]
+    tpot_ms: Annotated[float, NOT_BOOL, Field(gt=0, le=1e7, allow_inf_nan=False)]
     """Time per output token, ms."""
     source: str = Field(min_length=1)
     """Where the measurement comes from."""
@@ -435,8 +447,13 @@ def _quantity(unit: str) -> BeforeValidator:
 
 
 def _label(value: Any) -> Any:
-    """YAML reads `2027` as an int; a period label is text either way."""
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    """YAML reads `2027` as an int and `2027-01-01` as a date; a period label is text either
+    way, as it is in a forecast CSV."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return value.isoformat()
+    return value
 
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -444,7 +461,7 @@ _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 PeriodId = Annotated[
     str, BeforeValidator(_label), Field(min_length=1, max_length=40, pattern=_NAME)
 ]
-"""A period label such as `2027H1` or `2027` (numbers are read as text)."""
+"""A period label such as `2027H1`, `2027` or `2027-01-01` (read as text)."""
 
 Name = Annotated[str, Field(min_length=1, max_length=40, pattern=_NAME)]
 """A site or workload id (letters, digits, `.`, `_`, `-`): it appears in messages, CSV and paths."""
@@ -462,10 +479,10 @@ MAX_PERIOD_HOURS = 87_840.0
 MAX_USD = 1e15
 """Any money amount."""
 
-Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Count = Annotated[int, NOT_BOOL, Field(ge=0, le=MAX_COUNT)]
 
-MegaWatts = Annotated[float, _quantity("MW"), Field(ge=0, le=MAX_POWER_MW, allow_inf_nan=False)]
-KiloWatts = Annotated[float, _quantity("kW"), Field(gt=0, le=1e4, allow_inf_nan=False)]
+MegaWatts = Annotated[float, NOT_BOOL, _quantity("MW"), Field(ge=0, le=MAX_POWER_MW, allow_inf_nan=False)]
+KiloWatts = Annotated[float, NOT_BOOL, _quantity("kW"), Field(gt=0, le=1e4, allow_inf_nan=False)]
 
 
 class Period(Strict):
@@ -473,7 +490,7 @@ class Period(Strict):
 
     id: PeriodId
     """Period label, e.g. `2027H1`; periods are listed in time order."""
-    hours: Annotated[float, Field(gt=0, le=MAX_PERIOD_HOURS, allow_inf_nan=False)] = 8760.0
+    hours: Annotated[float, NOT_BOOL, Field(gt=0, le=MAX_PERIOD_HOURS, allow_inf_nan=False)] = 8760.0
     """Hours in the period (4380 for a half year; at most ten years)."""
 
 
@@ -491,13 +508,13 @@ class TcoTier(StrEnum):
 class Finance(Strict):
     """How money is counted."""
 
-    discount_rate: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.08
+    discount_rate: Annotated[float, NOT_BOOL, Field(ge=0, le=1, allow_inf_nan=False)] = 0.08
     """Annual discount rate (WACC) for the capital recovery factor and discounting."""
-    life_years: Annotated[float, Field(ge=0.1, le=30, allow_inf_nan=False)] = 4.0
+    life_years: Annotated[float, NOT_BOOL, Field(ge=0.1, le=30, allow_inf_nan=False)] = 4.0
     """Economic life of purchased systems, years (InferenceX uses 4; at least 0.1)."""
-    network_install_share: Annotated[float, Field(ge=0, le=2, allow_inf_nan=False)] = 0.12
+    network_install_share: Annotated[float, NOT_BOOL, Field(ge=0, le=2, allow_inf_nan=False)] = 0.12
     """Cluster network, cabling and installation as a share of system price."""
-    maintenance_share: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.05
+    maintenance_share: Annotated[float, NOT_BOOL, Field(ge=0, le=1, allow_inf_nan=False)] = 0.05
     """Maintenance and support per year as a share of system price."""
     software_usd_per_accelerator_year: Annotated[
         float, Field(ge=0, le=1e7, allow_inf_nan=False)
@@ -524,21 +541,21 @@ class Site(Strict):
     """`owned` (power, racks, energy) or `cloud` (systems rented per accelerator-hour)."""
     power_mw: MegaWatts | dict[PeriodId, MegaWatts] | None = None
     """Facility power budget in MW (incl. PUE), one value or one per period id."""
-    pue: Annotated[float, Field(ge=1, le=3, allow_inf_nan=False)] = 1.3
+    pue: Annotated[float, NOT_BOOL, Field(ge=1, le=3, allow_inf_nan=False)] = 1.3
     """Power usage effectiveness: facility power / IT power."""
     racks: Count | dict[PeriodId, Count] | None = None
     """Rack positions, one value or one per period id (None: unlimited)."""
     rack_power_kw: KiloWatts = 40.0
     """Power one rack position can deliver, kW."""
-    rack_units: Annotated[int, Field(ge=1, le=60)] = 42
+    rack_units: Annotated[int, NOT_BOOL, Field(ge=1, le=60)] = 42
     """Usable rack units per rack."""
     liquid_cooling: bool = False
     """Whether direct liquid cooling is available (needed by liquid-cooled systems)."""
-    electricity_usd_per_kwh: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] = 0.08
+    electricity_usd_per_kwh: Annotated[float, NOT_BOOL, Field(ge=0, le=100, allow_inf_nan=False)] = 0.08
     """Electricity price, $/kWh."""
-    colocation_usd_per_kw_month: Annotated[float, Field(ge=0, le=1e5, allow_inf_nan=False)] = 0.0
+    colocation_usd_per_kw_month: Annotated[float, NOT_BOOL, Field(ge=0, le=1e5, allow_inf_nan=False)] = 0.0
     """Facility charge on provisioned IT kW per month (colocation, or owned DC annualised)."""
-    rent_markup: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)] = 1.0
+    rent_markup: Annotated[float, NOT_BOOL, Field(gt=0, le=10, allow_inf_nan=False)] = 1.0
     """Multiplier on catalog rental prices at a cloud site."""
     max_accelerators: Count | None = None
     """Cap on accelerators at this site (e.g. cloud quota)."""
@@ -550,7 +567,7 @@ class Site(Strict):
         return self
 
 
-Milliseconds = Annotated[float, Field(gt=0, le=1e7, allow_inf_nan=False)]
+Milliseconds = Annotated[float, NOT_BOOL, Field(gt=0, le=1e7, allow_inf_nan=False)]
 
 
 class Slo(Strict):
@@ -565,9 +582,9 @@ class Slo(Strict):
 class Speculative(Strict):
     """Speculative decoding (draft model or MTP heads)."""
 
-    draft_tokens: Annotated[int, Field(ge=1, le=8)] = 3
+    draft_tokens: Annotated[int, NOT_BOOL, Field(ge=1, le=8)] = 3
     """Tokens proposed per step."""
-    acceptance_rate: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] = 0.7
+    acceptance_rate: Annotated[float, NOT_BOOL, Field(gt=0, lt=1, allow_inf_nan=False)] = 0.7
     """Probability each drafted token is accepted."""
 
 
@@ -581,9 +598,9 @@ class Workload(Strict):
     precision: Precision | Annotated[list[Precision], Field(min_length=1)] = Precision.fp8
     """Weight precision to serve at, or a list of acceptable precisions (each system then
     serves at any listed precision it supports, e.g. [fp4, fp8])."""
-    input_tokens: Annotated[int, Field(ge=1, le=2_000_000)]
+    input_tokens: Annotated[int, NOT_BOOL, Field(ge=1, le=2_000_000)]
     """Mean input tokens per request."""
-    output_tokens: Annotated[int, Field(ge=1, le=2_000_000)]
+    output_tokens: Annotated[int, NOT_BOOL, Field(ge=1, le=2_000_000)]
     """Mean output tokens per request."""
     slo: Slo = Field(default_factory=Slo)
     """Latency targets."""
@@ -593,7 +610,7 @@ class Workload(Strict):
     """Peak output tokens/s per period id (or give a forecast CSV); at most 1e12."""
     utilization: Fraction = 0.6
     """Average / peak demand: share of peak capacity that delivers tokens on average."""
-    headroom: Annotated[float, Field(ge=0, le=5, allow_inf_nan=False)] = 0.0
+    headroom: Annotated[float, NOT_BOOL, Field(ge=0, le=5, allow_inf_nan=False)] = 0.0
     """Extra capacity over peak demand, as a share (0.2 = 20%)."""
     sites: Annotated[list[Name], Field(min_length=1)] | None = None
     """Sites allowed to serve this workload (None: all)."""
@@ -615,7 +632,7 @@ class ExistingFleet(Strict):
     """Site id."""
     system: Id
     """System id."""
-    count: Annotated[int, Field(ge=0, le=10**6)]
+    count: Annotated[int, NOT_BOOL, Field(ge=0, le=10**6)]
     """Number of systems."""
     retires_after: PeriodId | None = None
     """Last period id in which these systems are available (None: whole horizon)."""
@@ -628,11 +645,11 @@ class Policy(Strict):
     """Allowed vendors (None: all)."""
     max_vendor_share: Fraction | None = None
     """Largest share of installed accelerators any one vendor may have."""
-    min_vendors: Annotated[int, Field(ge=1)] | None = None
+    min_vendors: Annotated[int, NOT_BOOL, Field(ge=1)] | None = None
     """Least number of vendors in the fleet in every period."""
-    budget_usd: Annotated[float, Field(gt=0, le=MAX_USD, allow_inf_nan=False)] | None = None
+    budget_usd: Annotated[float, NOT_BOOL, Field(gt=0, le=MAX_USD, allow_inf_nan=False)] | None = None
     """Cap on total discounted cost over the horizon."""
-    max_purchases: dict[Id, Annotated[int, Field(ge=0, le=10**6)]] | None = None
+    max_purchases: dict[Id, Annotated[int, NOT_BOOL, Field(ge=0, le=10**6)]] | None = None
     """Supply cap: most systems of a given system id bought per period."""
 
 

@@ -4,6 +4,7 @@ kind of mistake (file, field path, what was found, what is expected; exit 2, no 
 from __future__ import annotations
 
 import copy
+import datetime
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,17 @@ def test_systems_default_to_the_whole_catalog(tmp_path):
     assert {"toy-a", "toy-b", "toy-rack", "nvidia-hgx-h200"} <= ids
 
 
+def test_date_like_period_ids_are_read_as_text(tmp_path):
+    # YAML reads 2027-01-01 as a date: it was refused as "found datetime.date(2027, 1, 1)"
+    text = yaml.safe_dump(problem()).replace("p1", "2027-01-01").replace("p2", "2027-07-01")
+    path = tmp_path / "problem.yaml"
+    path.write_text(text.replace("'2027-01-01'", "2027-01-01").replace("'2027-07-01'", "2027-07-01"))
+    assert isinstance(yaml.safe_load(path.read_text())["periods"][0]["id"], datetime.date)
+    inputs = load_problem(path)
+    assert inputs.period_ids == ["2027-01-01", "2027-07-01"]
+    assert set(inputs.demand) == {("chat", "2027-01-01"), ("chat", "2027-07-01")}
+
+
 def test_power_with_a_unit_is_accepted(tmp_path):
     data = problem()
     data["sites"][0]["power_mw"] = "20MW"
@@ -150,6 +162,10 @@ PROBLEM_CASES = {
         problem(sites=_site(power_mw="lots")),
         "sites[0:dc1].power_mw: cannot read 'lots' as a quantity in MW",
     ),
+    "power-a-boolean": (
+        problem(sites=_site(power_mw=True)),
+        "sites[0:dc1].power_mw: found true; expected a number",
+    ),
     "pue-below-1": (
         problem(sites=_site(pue=0.9)),
         "sites[0:dc1].pue: found 0.9; expected a value greater than or equal to 1",
@@ -168,11 +184,11 @@ PROBLEM_CASES = {
     ),
     "demand-for-unknown-period": (
         problem(workloads=_workload(demand={"p1": 1, "p3": 2})),
-        "workloads.chat.demand: unknown period 'p3' (periods are p1, p2)",
+        "workloads[0:chat].demand: unknown period 'p3' (periods are p1, p2)",
     ),
     "power-for-unknown-period": (
         problem(sites=_site(power_mw={"p1": 1, "p2": 1, "p9": 1})),
-        "sites.dc1.power_mw: unknown period 'p9'",
+        "sites[0:dc1].power_mw: unknown period 'p9'",
     ),
     "negative-demand": (
         problem(workloads=_workload(demand={"p1": -5, "p2": 1})),
@@ -196,7 +212,7 @@ PROBLEM_CASES = {
     ),
     "existing-at-unknown-site": (
         problem(existing=[{"site": "dc9", "system": "toy-a", "count": 2}]),
-        "existing.0.site: unknown site 'dc9' (sites are dc1)",
+        "existing[0].site: unknown site 'dc9' (sites are dc1)",
     ),
     "existing-unknown-system": (
         problem(existing=[{"site": "dc1", "system": "toy-z", "count": 2}]),
@@ -204,11 +220,11 @@ PROBLEM_CASES = {
     ),
     "workload-at-unknown-site": (
         problem(workloads=_workload(sites=["dc2"])),
-        "workloads.chat.sites: unknown site 'dc2' (sites are dc1)",
+        "workloads[0:chat].sites: unknown site 'dc2' (sites are dc1)",
     ),
     "no-demand-at-all": (
         problem(workloads=_workload(demand=None)),
-        "workloads.chat.demand: required field is missing (give demand per period, or a "
+        "workloads[0:chat].demand: required field is missing (give demand per period, or a "
         "`forecast:` CSV)",
     ),
     "missing-forecast-file": (
