@@ -582,6 +582,10 @@ def catalog_list(
     catalog = load_catalog(extra or [])
     if kind not in ("systems", "accelerators", "models"):
         raise InputError([f"--kind: found '{kind}'; expected systems, accelerators or models"])
+    vendors = sorted({s.vendor for s in catalog.systems.values()}
+                     | {a.vendor for a in catalog.accelerators.values()})
+    if vendor is not None and vendor.lower() not in vendors:
+        raise InputError([f"--vendor {vendor}: unknown vendor; expected one of {', '.join(vendors)}"])
     rows = catalog_rows(catalog, kind, vendor)
     if format == Format.json:
         from planner.report import to_json
@@ -684,12 +688,25 @@ def catalog_validate(
     paths: Annotated[list[Path] | None, typer.Argument(help="Catalog files or directories "
                                                        "(default: the shipped catalog).")] = None,
 ) -> None:
-    """Validate catalog files: every key known, every unit right, every number sourced."""
-    from planner.catalog import load_catalog
+    """Validate catalog files: every key known, every unit right, every number sourced; files
+    of yours are checked together with the shipped catalog their systems may refer to."""
+    from planner.catalog import catalog_files, default_catalog_dir, load_catalog
+    from planner.errors import InputError
 
+    empty = [f"{p}: no catalog files (*.yaml, *.yml) in this directory" for p in paths or []
+             if p.is_dir() and not catalog_files([p])]
+    if empty:
+        raise InputError(empty)
+    files = catalog_files(paths or [default_catalog_dir()])
     catalog = load_catalog(paths or [], include_default=True)
-    out.print(f"ok: {len(catalog.accelerators)} accelerators, {len(catalog.systems)} systems, "
-              f"{len(catalog.models)} models")
+    counts = [len(catalog.accelerators), len(catalog.systems), len(catalog.models)]
+    if paths:  # yours are what the shipped catalog does not have (a repeated id is an error)
+        shipped = load_catalog([], include_default=True)
+        counts = [counts[0] - len(shipped.accelerators), counts[1] - len(shipped.systems),
+                  counts[2] - len(shipped.models)]
+    whose = "with the shipped catalog" if paths else "the shipped catalog"
+    out.print(f"ok: {len(files)} file{'s' * (len(files) != 1)} ({whose}): {counts[0]} "
+              f"accelerators, {counts[1]} systems, {counts[2]} models")
 
 
 @app.command()

@@ -13,6 +13,7 @@ from planner.catalog import load_catalog
 from planner.cli import app
 
 TOY = Path(__file__).parent / "data" / "toy-catalog.yaml"
+REPO = Path(__file__).resolve().parent.parent
 runner = CliRunner()
 
 
@@ -94,6 +95,12 @@ def test_list_json_by_vendor_has_only_that_vendor(catalog):
         assert row["vendor"] == "amd"
         assert row["accelerators"] == 8
         assert row["power_kw_max"] > 0 and row["price_usd"] > 0
+
+
+def test_list_an_unknown_vendor_exits_2():
+    result = _invoke("catalog", "list", "--vendor", "acme")
+    assert result.exit_code == 2
+    assert "--vendor acme: unknown vendor; expected one of amd, " in result.stderr
 
 
 def test_list_vendor_is_case_insensitive():
@@ -178,16 +185,32 @@ def test_show_no_such_id_exits_2():
 def test_validate_the_shipped_catalog(catalog):
     result = _invoke("catalog", "validate")
     assert result.exit_code == 0, result.output
+    files = len([p for p in (REPO / "catalogs").glob("*.yaml") if p.name != "calibration.yaml"])
     assert result.stdout.strip() == (
-        f"ok: {len(catalog.accelerators)} accelerators, {len(catalog.systems)} systems, "
-        f"{len(catalog.models)} models"
+        f"ok: {files} files (the shipped catalog): {len(catalog.accelerators)} accelerators, "
+        f"{len(catalog.systems)} systems, {len(catalog.models)} models"
     )
 
 
-def test_validate_a_user_file():
+def test_validate_a_user_file_counts_its_own_entries():
     result = _invoke("catalog", "validate", str(TOY))
     assert result.exit_code == 0
-    assert result.stdout.startswith("ok: ")
+    toy = yaml.safe_load(TOY.read_text())
+    assert result.stdout.strip() == (
+        f"ok: 1 file (with the shipped catalog): {len(toy['accelerators'])} accelerators, "
+        f"{len(toy['systems'])} systems, {len(toy['models'])} models")
+
+
+def test_validate_an_empty_file_or_directory(tmp_path):
+    (tmp_path / "empty.yaml").write_text("")
+    result = _invoke("catalog", "validate", str(tmp_path / "empty.yaml"))
+    assert result.stdout.strip() == "ok: 1 file (with the shipped catalog): 0 accelerators, " \
+        "0 systems, 0 models"  # not the shipped catalog's counts, as it was
+    (tmp_path / "none").mkdir()
+    result = _invoke("catalog", "validate", str(tmp_path / "none"))
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'none'}: no catalog files (*.yaml, *.yml) in this directory" in \
+        result.stderr
 
 
 def test_validate_a_bad_file_names_file_and_key(tmp_path):
