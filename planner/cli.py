@@ -480,6 +480,11 @@ def estimate(
             from planner.catalog import lookup
 
             lookup(catalog, kind, value)
+    from planner.problem import beyond_context
+
+    if too_long := beyond_context(catalog, model, input_tokens, output_tokens):
+        raise InputError([f"--input-tokens {input_tokens} --output-tokens {output_tokens}: "
+                          f"{too_long}"])
     result = run_estimate(catalog, system, model, prec, input_tokens, output_tokens, ttft_ms,
                           tpot_ms, top)
     table = result.table

@@ -291,6 +291,8 @@ def _check_references(problem: Problem, catalog: Catalog, path: Path) -> None:
     for i, w in enumerate(problem.workloads):
         if w.model not in catalog.models:
             errors.append(_unknown(path, f"workloads[{i}:{w.id}].model", w.model, catalog.models))
+        elif too_long := beyond_context(catalog, w.model, w.input_tokens, w.output_tokens):
+            errors.append(f"{path}: workloads[{i}:{w.id}]: {too_long}")
     for i, e in enumerate(problem.existing):
         if e.system not in catalog.systems:
             errors.append(_unknown(path, f"existing[{i}].system", e.system, catalog.systems))
@@ -301,6 +303,16 @@ def _check_references(problem: Problem, catalog: Catalog, path: Path) -> None:
             errors.append(_unknown(path, "policy.max_purchases", sid, catalog.systems))
     if errors:
         raise InputError(errors)
+
+
+def beyond_context(catalog: Catalog, model: str, input_tokens: int, output_tokens: int) -> str:
+    """What is wrong when a request of these lengths does not fit `model`'s context window
+    (no deployment could serve it), else ''."""
+    context = catalog.models[model].max_context_tokens
+    if input_tokens + output_tokens <= context:
+        return ""
+    return (f"input_tokens + output_tokens = {input_tokens + output_tokens:,}; expected at most "
+            f"{model}'s context of {context:,} tokens")
 
 
 def read_forecast(

@@ -275,3 +275,12 @@ def test_schema_unknown_kind_is_a_usage_error():
     result = _invoke("schema", "plan")
     assert result.exit_code == 2
     assert "plan" in result.output
+
+
+def test_estimate_of_requests_longer_than_the_context_exits_2():
+    # they were estimated (a TTFT of hours) or, past the memory, reported as "no plan", exit 1
+    for tokens in ("1000000", "100000000000000000000000"):
+        result = _invoke("estimate", "--system", "nvidia-hgx-b200", "--model", "llama-3.3-70b",
+                         "--input-tokens", tokens, "--output-tokens", "100")
+        assert result.exit_code == 2
+        assert "; expected at most llama-3.3-70b's context of 131,072 tokens" in result.stderr

@@ -202,6 +202,11 @@ PROBLEM_CASES = {
         problem(workloads=[{k: v for k, v in BASE["workloads"][0].items() if k != "input_tokens"}]),
         "workloads[0:chat].input_tokens: required field is missing",
     ),
+    "beyond-the-context": (
+        problem(workloads=_workload(input_tokens=8000, output_tokens=500)),
+        "workloads[0:chat]: input_tokens + output_tokens = 8,500; expected at most toy-model's "
+        "context of 8,192 tokens",
+    ),
     "unknown-model": (
         problem(workloads=_workload(model="toy-modle")),
         "workloads[0:chat].model: found 'toy-modle'; expected a catalog id (did you mean toy-model?)",
