@@ -8,6 +8,7 @@ went away (`planner solve … | head`), quietly, as a Unix tool killed by SIGPIP
 
 from __future__ import annotations
 
+import math
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -161,10 +162,27 @@ DemandOpt = Annotated[
 ]
 VendorOpt = Annotated[list[str] | None, typer.Option("--vendor", help="Only this vendor; repeatable.")]
 SystemOpt = Annotated[list[str] | None, typer.Option("--system", help="Only this system id; repeatable.")]
+
+
+def _within(low: float, high: float = math.inf) -> Any:
+    """An option callback: a number from `low` to `high`, NaN refused by name (it passes
+    click's own min and max, every comparison with it being false, and its message then
+    said only "should be less than or equal to 1")."""
+
+    def check(value: float) -> float:
+        if not low <= value <= high:
+            expected = f"from {low:g} to {high:g}" if high < math.inf else f"of at least {low:g}"
+            raise typer.BadParameter(f"found {value:g}; expected a number {expected}")
+        return value
+
+    return check
+
+
 TimeOpt = Annotated[float, typer.Option(
     "--time-limit", help="Time limit per solve, s, from candidate generation to the values of "
-    "binding limits.", min=0.1)]
-GapOpt = Annotated[float, typer.Option("--gap", help="Relative MIP gap to stop at.", min=0.0, max=1.0)]
+    "binding limits.", callback=_within(0.1))]
+GapOpt = Annotated[float, typer.Option("--gap", help="Relative MIP gap to stop at.",
+                                       callback=_within(0.0, 1.0))]
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="HiGHS threads.", min=1)]
 NodeOpt = Annotated[int | None, typer.Option(
     "--node-limit", help="Stop each MIP after this many branch-and-bound nodes instead of at a "

@@ -222,6 +222,18 @@ def test_an_error_to_a_reader_that_went_away_ends_the_run_quietly_with_141(tmp_p
     assert (run.wait(timeout=120), stdout) == (141, "")
 
 
+@pytest.mark.parametrize("option, value, expected", [
+    ("--gap", "nan", "found nan; expected a number from 0 to 1"),  # said only "≤ 1"
+    ("--gap", "1.5", "found 1.5; expected a number from 0 to 1"),
+    ("--time-limit", "nan", "found nan; expected a number of at least 0.1"),
+    ("--time-limit", "0", "found 0; expected a number of at least 0.1"),
+])
+def test_a_limit_out_of_range_is_a_usage_error(toy_file, option, value, expected):
+    result = runner.invoke(app, ["solve", str(toy_file), option, value])
+    assert result.exit_code == 2
+    assert expected in " ".join(result.stderr.replace("│", " ").split())
+
+
 def test_csv_format_prints_each_table(toy_file):
     result = runner.invoke(app, ["solve", str(toy_file), "--format", "csv"])
     assert result.exit_code == 0
