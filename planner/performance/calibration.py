@@ -34,6 +34,9 @@ parameter confined to a physical range; no per-row factors.
 from __future__ import annotations
 
 import datetime as _dt
+import io
+import math
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from planner.errors import InputError
 from planner.performance.enumerate import evaluate
 from planner.performance.latency import Hardware
 from planner.performance.params import (
@@ -152,24 +156,133 @@ def _h200_nvl(catalog: Catalog) -> Any:
     )
 
 
+REQUIRED_COLUMNS = ("accelerator", "model", "scenario", "weights", "tokens_per_s_per_acc")
+"""Columns `load_rows` reads; any other column (the reference has many) is ignored."""
+SCENARIOS = ("Offline", "Server")
+SKIPS_SHOWN = 5
+"""Skip reasons quoted when no row at all maps to the catalog."""
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """The CSV as text columns, or InputError if it cannot be read, decoded or parsed."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # -sig: Excel's byte-order mark
+    except FileNotFoundError:
+        raise InputError([f"{path}: calibration CSV not found"]) from None
+    except IsADirectoryError:
+        raise InputError([f"{path}: is a directory; expected a CSV file"]) from None
+    except UnicodeDecodeError as exc:
+        raise InputError([f"{path}: byte {exc.start}: not UTF-8 text; expected a UTF-8 CSV "
+                          "file"]) from None
+    except OSError as exc:
+        raise InputError([f"{path}: cannot read ({exc.strerror or exc})"]) from None
+    expected = (f"expected a header line with columns {', '.join(REQUIRED_COLUMNS)} and one "
+                "row per result")
+    try:
+        return pd.read_csv(io.StringIO(text))
+    except pd.errors.EmptyDataError:
+        raise InputError([f"{path}: line 1 (header): empty file; {expected}"]) from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        reason = " ".join(str(exc).split())
+        if m := re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", reason):
+            raise InputError([f"{path}: line {m[2]}: found {m[3]} fields; expected {m[1]}, one "
+                              "per header column"]) from None
+        if m := re.search(r"EOF inside string starting at row (\d+)", reason):  # 0-based
+            raise InputError([f"{path}: line {int(m[1]) + 1}: a quoted field is never closed; "
+                              "expected a closing '\"'"]) from None
+        raise InputError([f"{path}: cannot parse as CSV ({reason}); {expected}"]) from None
+
+
+def _measured(cell: Any) -> tuple[float | None, str]:
+    """A `tokens_per_s_per_acc` cell as a number > 0, or (None, what was found)."""
+    if _blank(cell):
+        return None, _shown(cell)
+    try:
+        value = float(cell)
+    except (TypeError, ValueError):
+        return None, _shown(cell)
+    if not math.isfinite(value) or value <= 0:
+        return None, f"{value:g}"
+    return value, ""
+
+
 def load_rows(csv_path: Path | str) -> tuple[pd.DataFrame, list[str]]:
-    """Map CSV rows to (accelerator, model, scenario, precision); return rows and skip notes."""
-    raw = pd.read_csv(csv_path)
+    """Map CSV rows to (accelerator, model, scenario, precision); return rows and skip notes.
+
+    Rows are numbered as lines of the file with the header as row 1. Validated, each problem
+    raised as one line of an `InputError` naming the file, row and column: the file exists, is
+    not a directory, is readable UTF-8 and parses as CSV; the header has every column of
+    `REQUIRED_COLUMNS` (all missing ones are listed; other columns are ignored); there is at
+    least one data row. Rows whose accelerator, model or weights are not mapped are skipped
+    (with a note) and not checked further; in every other row `scenario` must be Offline or
+    Server and `tokens_per_s_per_acc` a finite number > 0 (all such problems are raised
+    together). If no row maps, that is an error too (quoting the first skip notes): there
+    would be nothing to fit.
+    """
+    path = Path(csv_path)
+    raw = _read_csv(path)
+    missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
+    if missing:
+        raise InputError([f"{path}: line 1 (header): missing column '{c}'; expected columns "
+                          f"{', '.join(REQUIRED_COLUMNS)} (others are ignored)" for c in missing])
+    if raw.empty:
+        raise InputError([f"{path}: no data rows after the header; expected one row per "
+                          "result"])
     skipped: list[str] = []
+    problems: list[str] = []
     keep = []
     for i, r in raw.iterrows():
+        row = int(str(i)) + 2
         acc = ACCELERATOR_MAP.get(str(r["accelerator"]))
         model = MODEL_MAP.get(str(r["model"]))
         prec = PRECISION_MAP.get(str(r["weights"]).lower())
         if acc is None or model is None or prec is None:
             why = ("accelerator" if acc is None else "model" if model is None else "weights")
-            skipped.append(f"row {int(str(i)) + 2}: {r['accelerator']} / {r['model']} / "
+            skipped.append(f"row {row}: {r['accelerator']} / {r['model']} / "
                            f"{r['scenario']} / {r['weights']}: unmapped {why}")
             continue
-        keep.append({"row": int(str(i)) + 2, "accelerator": acc, "model": model,
-                     "scenario": r["scenario"], "precision": prec.value,
-                     "measured": float(r["tokens_per_s_per_acc"])})
+        where = f"{path}: row {row}"
+        ok = True
+        if r["scenario"] not in SCENARIOS:
+            problems.append(f"{where}: column 'scenario': found {_shown(r['scenario'])}; "
+                            f"expected {' or '.join(SCENARIOS)}")
+            ok = False
+        measured, found = _measured(r["tokens_per_s_per_acc"])
+        if measured is None:
+            problems.append(f"{where}: column 'tokens_per_s_per_acc': found {found}; expected "
+                            "a finite number > 0 (output tokens/s per accelerator)")
+            ok = False
+        if ok:
+            keep.append({"row": row, "accelerator": acc, "model": model,
+                         "scenario": r["scenario"], "precision": prec.value,
+                         "measured": measured})
+    if problems:
+        raise InputError(problems)
+    if not keep:
+        more = len(skipped) - SKIPS_SHOWN
+        raise InputError(
+            [f"{path}: no row maps to a catalog accelerator, model and precision (all "
+             f"{len(skipped)} rows skipped); expected at least one row with an accelerator of "
+             f"{', '.join(repr(a) for a in list(ACCELERATOR_MAP)[:3])}, ..., a model of "
+             f"{', '.join(MODEL_MAP)} and weights {', '.join(PRECISION_MAP)}"]
+            + [f"{path}: {note}" for note in skipped[:SKIPS_SHOWN]]
+            + ([f"{path}: ... and {more} more skipped rows"] if more > 0 else [])
+        )
     return pd.DataFrame(keep), skipped
+
+
+def _blank(cell: Any) -> bool:
+    """Whether a cell is empty (pandas reads an empty cell, and NA, NaN, null ..., as NaN)."""
+    return cell is None or (isinstance(cell, float) and math.isnan(cell)) or not str(cell).strip()
+
+
+def _shown(cell: Any) -> str:
+    """A cell as a message quotes it: empty (pandas also reads NA, NaN, null ... as empty), or its
+    text in quotes (cut at 40 characters)."""
+    if _blank(cell):
+        return "an empty or NA cell"
+    text = str(cell)
+    return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
 def group_rows(rows: pd.DataFrame) -> pd.DataFrame:
@@ -285,12 +398,19 @@ def evaluate_table(
 def fit(
     csv_path: Path | str = DEFAULT_CSV, catalog: Catalog | None = None, rounds: int = 4
 ) -> CalibrationResult:
-    """Fit each stack's parameters to the CSV and report predicted vs measured per group."""
+    """Fit each stack's parameters to the CSV and report predicted vs measured per group.
+
+    The CSV is validated by `load_rows` (InputError on bad input); it is also an InputError if
+    none of the mapped rows' accelerators is in the catalog.
+    """
+    rows, skipped = load_rows(csv_path)  # first: a bad CSV is reported before any work
     cat = _catalog_or_reference(catalog)
-    rows, skipped = load_rows(csv_path)
     rows = rows[rows["accelerator"].isin(
         [a for a in ACCELERATOR_MAP.values()
          if a in cat.accelerators or a == "nvidia-h200-nvl"])]
+    if rows.empty:
+        raise InputError([f"{csv_path}: no mapped row's accelerator is in the catalog; expected "
+                          f"at least one of {', '.join(sorted(set(ACCELERATOR_MAP.values())))}"])
     groups = group_rows(rows)
     pr = _Predictor(cat)
     groups["stack"] = [pr.stack(a) for a in groups["accelerator"]]
