@@ -340,8 +340,9 @@ def test_ctrl_c_while_polishing_beside_a_full_mip_child(medium: Path, monkeypatc
 
 
 def test_a_child_stage_ends_within_the_stage_time(monkeypatch) -> None:
-    # the child's own limit leaves room for its kill grace and for rebuilding the plan's model,
-    # so a stage in a child ends when the stage's time is up (not CHILD_GRACE_S + a build later)
+    # the child's own limit leaves room for its kill grace and for writing its plan into the
+    # best plan's model and making its tables (about a build), so a stage in a child ends when
+    # the stage's time is up (not CHILD_GRACE_S + a build later)
     limits: list[float] = []
 
     def child(data: object, options: SolveOptions, start: object) -> None:
@@ -351,7 +352,7 @@ def test_a_child_stage_ends_within_the_stage_time(monkeypatch) -> None:
     stages = solve_module._Stages(object(), SolveOptions(time_limit_s=1e6), time.perf_counter())
     stages.first_solve_seconds, stages.build_seconds = 1e6, 1000.0
     assert stages._mip(object(), 1.0) is None
-    assert limits == [pytest.approx(1e6 - solve_module.CHILD_GRACE_S - 2 * 1000.0, abs=60)]
+    assert limits == [pytest.approx(1e6 - solve_module.CHILD_GRACE_S - 1000.0, abs=60)]
 
 
 @pytest.fixture
@@ -720,10 +721,10 @@ def test_max_served_scale_shares_its_time_limit_between_its_stages(solve_toy, mo
 
 
 def test_no_mip_child_is_started_without_time_to_solve(monkeypatch) -> None:
-    # a child's time is what is left less the kill grace and two builds (loading its plan):
-    # with a build as long as the time left, a child would only be started to be killed
+    # a child's time is what is left less the kill grace and a build (taking its plan): with a
+    # build as long as the time left, a child would only be started to be killed
     stages = solve_module._Stages(object(), SolveOptions(time_limit_s=3.0), time.perf_counter())
-    stages.first_solve_seconds = stages.build_seconds = 2.0
+    stages.first_solve_seconds = stages.build_seconds = 3.0
     monkeypatch.setattr(solve_module, "_solve_in_child",
                         lambda *args: pytest.fail("a child with no time"))
     assert not stages.child_has_time()
