@@ -38,8 +38,9 @@ class _SlowLoader(_UniqueKeys, yaml.SafeLoader):
 
 
 MAX_DEPTH = 32
-"""Deepest nesting of lists and mappings a YAML file may have: a problem or catalog file needs
-six levels; a deeper one is a mistake, and Python's own recursion fails past a few hundred."""
+"""Deepest nesting of lists and mappings a YAML file may have: the shipped problems, catalogs
+and bench files nest five levels at most; a deeper one is a mistake, and Python's own recursion
+fails past a few hundred."""
 
 
 def read_yaml(path: Path) -> Any:
