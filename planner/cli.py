@@ -417,7 +417,7 @@ def sweep(
 ) -> None:
     """What-ifs: one solve per point of a grid of parameter values; a table and a chart."""
     from planner.report import tables_to_csv, to_json, write_atomically
-    from planner.sweep import INTERRUPTED, grid, parse_set, run_sweep, sweep_chart
+    from planner.sweep import INTERRUPTED, grid, parse_set, run_sweep, sweep_chart, sweep_rows
 
     axes = [parse_set(s) for s in sets]
     total = len(grid(axes))
@@ -426,7 +426,7 @@ def sweep(
         frame = run_sweep(problem, axes, _overrides(power_budget, demand, vendor, system),
                           _options(time_limit, gap, threads, node_limit),
                           on_done=(lambda _r: bar.advance(task)) if bar else None)
-    rows = frame.to_dict(orient="records")
+    rows = sweep_rows(frame)
     unsolved = sum(row["status"] == INTERRUPTED for row in rows)
     if chart is not None and not unsolved:
         import tempfile

@@ -165,6 +165,13 @@ def run_sweep(
     return pd.DataFrame(rows)
 
 
+def sweep_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of `run_sweep` for JSON: what a point has not (the metrics of an infeasible
+    one, the reason of a solved one) is null, not NaN, which JSON cannot carry."""
+    return [{key: None if isinstance(value, float) and not math.isfinite(value) else value
+             for key, value in row.items()} for row in frame.to_dict(orient="records")]
+
+
 HEADLINES = ["total_tco_usd", "usd_per_million_output_tokens", "accelerators", "peak_power_mw"]
 
 

@@ -248,6 +248,17 @@ def test_power_budget_sweep_reports_infeasible_points(toy_file):
     assert "power short" in frame["reason"].iloc[0]
 
 
+def test_a_sweep_with_an_infeasible_point_writes_json_with_nulls(toy_file, tmp_path):
+    # the infeasible point's metrics were NaN, which JSON cannot carry: an internal error
+    result = runner.invoke(app, ["sweep", str(toy_file), "--set", "sites.dc1.power_mw=0.001,2",
+                                 "--format", "json", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)["rows"]
+    assert [r["status"] for r in rows] == ["infeasible", "optimal"]
+    assert rows[0]["total_tco_usd"] is None and rows[1]["reason"] is None
+    assert json.loads((tmp_path / "out" / "sweep.json").read_text())["rows"] == rows
+
+
 def test_bad_set_is_an_input_error(toy_file):
     result = runner.invoke(app, ["sweep", str(toy_file), "--set", "nonsense"])
     assert result.exit_code == 2
