@@ -114,7 +114,7 @@ class Plan:
             "costs": _records(self.costs),
             "binding": [
                 {"kind": b.kind, "site": b.site, "period": b.period, "used": _clean(b.used),
-                 "limit": _clean(b.limit), "unit": b.unit,
+                 "limit": _clean(b.limit), "unit": b.unit, "step": _clean(b.step),
                  "value_usd": _clean(b.value_usd) if b.value_usd is not None else None,
                  "text": describe_binding(b, self.horizon_years)}
                 for b in self.bindings
@@ -129,10 +129,13 @@ def describe_binding(b: Binding, horizon_years: float) -> str:
     what = {"power": f"power at {b.site} in {b.period}: {b.used:,.2f} of {b.limit:,.2f} MW used",
             "racks": f"racks at {b.site} in {b.period}: {b.used:,.0f} of {b.limit:,.0f} used",
             "supply": f"supply of {b.site} in {b.period}: {b.used:,.0f} of {b.limit:,.0f} "
-                      "purchases"}[b.kind]
+                      "purchases",
+            "quota": f"quota at {b.site} in {b.period}: {b.used:,.0f} of {b.limit:,.0f} "
+                     "accelerators rented"}[b.kind]
     if b.value_usd is None:
         return what + " (binds)"
-    one = {"power": "one more MW", "racks": "one more rack", "supply": "one more system"}[b.kind]
+    one = {"power": "one more MW", "racks": "one more rack", "supply": "one more system",
+           "quota": f"{b.step:,.0f} more accelerators (one more system)"}[b.kind]
     per_year = b.value_usd / horizon_years if horizon_years > 0 else b.value_usd
     return f"{what}; {one} is worth ${b.value_usd:,.0f} over the horizon (≈${per_year:,.0f}/year)"
 

@@ -217,7 +217,7 @@ def print_plan(plan: Plan, console: Console) -> None:
         for b in plan.bindings:
             console.print(f"  • {describe_binding(b, plan.horizon_years)}")
     else:
-        console.print("[bold]What binds:[/bold] no power, rack or supply limit binds; "
+        console.print("[bold]What binds:[/bold] no power, rack, supply or quota limit binds; "
                       "the plan is set by demand and cost.")
     for note in plan.notes:
         console.print(f"[dim]note: {note}[/dim]")

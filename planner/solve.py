@@ -83,15 +83,20 @@ class Binding:
     """A limit the plan runs into, and what one more unit of it is worth."""
 
     kind: str
-    """power, racks or supply."""
+    """power, racks, supply or quota (a cloud site's accelerators)."""
     site: str
+    """The site, or for supply the system."""
     period: str
+    """The period, or for a quota (one per site, whatever the period) the periods it binds."""
     used: float
     limit: float
     unit: str
-    """MW, rack or system."""
+    """MW, rack, system or accelerator."""
     value_usd: float | None = None
-    """Discounted cost saved over the horizon by one more unit (None: not re-solved)."""
+    """Discounted cost saved over the horizon by `step` more units (None: not re-solved)."""
+    step: float = 1.0
+    """How much more of the limit is valued: one unit, or for a quota the accelerators of the
+    smallest system the site offers (one more accelerator alone rents nothing)."""
 
 
 @dataclass
@@ -1505,7 +1510,25 @@ def find_bindings(model: pyo.ConcreteModel, data: ModelData) -> list[Binding]:
         used = pyo.value(con.body)
         if used >= data.max_purchases[s] - 1e-6:
             found.append(Binding("supply", s, p, used, data.max_purchases[s], "system"))
+    found.extend(_quota_bindings(model, data))
     return found
+
+
+def _quota_bindings(model: pyo.ConcreteModel, data: ModelData) -> Iterator[Binding]:
+    """A cloud site's accelerator quota, once per site (the quota is the same in every period):
+    binding where too little of it is left for one more of the smallest system it offers."""
+    periods_of: dict[str, list[str]] = defaultdict(list)
+    used_at: dict[str, float] = defaultdict(float)
+    for (l, p), con in getattr(model, "quota", {}).items():
+        used = pyo.value(con.body)
+        step = min(data.accelerators[s] for s, l2 in data.sl if l2 == l)
+        if data.max_accelerators[l] - used < step - 1e-6:
+            periods_of[l].append(p)
+            used_at[l] = max(used_at[l], used)
+    for l, periods in periods_of.items():
+        step = min(data.accelerators[s] for s, l2 in data.sl if l2 == l)
+        yield Binding("quota", l, ", ".join(periods), used_at[l], data.max_accelerators[l],
+                      "accelerator", step=step)
 
 
 def marginal_values(
@@ -1543,6 +1566,9 @@ def marginal_values(
                                                      (b.site, b.period): b.limit + 1.0})
         elif b.kind == "racks":
             changed = replace(data, rack_limit={**data.rack_limit, (b.site, b.period): b.limit + 1})
+        elif b.kind == "quota":
+            changed = replace(data, max_accelerators={**data.max_accelerators,
+                                                      b.site: b.limit + b.step})
         else:
             changed = replace(data, max_purchases={**data.max_purchases, b.site: int(b.limit) + 1})
         if start is not None:

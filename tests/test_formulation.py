@@ -218,6 +218,23 @@ def test_cloud_quota_sends_the_rest_on_premises(solve_toy):
     assert plan.tco_usd["total"] == pytest.approx(1_000_000)
 
 
+def test_a_binding_cloud_quota_is_reported_and_valued(solve_toy):
+    # 10 kW owned: 2 toy-b (2,400 tok/s, $300k) + 8 rented toy-a (8,000, 8 × $140,160) =
+    # $1,421,280 with the quota of 64 accelerators all used; 8 more accelerators let 1 owned
+    # toy-a + 9 rented serve exactly 10,000 tok/s for $1,361,440: worth $59,840
+    problem = toy_problem(sites=[
+        {"id": "dc1", "power_mw": 0.01, "pue": 1.0, "racks": 100, "electricity_usd_per_kwh": 0},
+        {"id": "cloud", "kind": "cloud", "max_accelerators": 64},
+    ])
+    plan = solve_toy(problem, BOTH)
+    assert fleet_of(plan) == {("dc1", "toy-b"): 2, ("cloud", "toy-a"): 8}
+    assert plan.tco_usd["total"] == pytest.approx(1_421_280)
+    (quota,) = [b for b in plan.bindings if b.kind == "quota"]
+    assert (quota.site, quota.period, quota.used, quota.limit, quota.step) == \
+        ("cloud", "p1", 64, 64, 8)
+    assert quota.value_usd == pytest.approx(59_840)
+
+
 def test_vendor_share_policy(solve_toy):
     # at most half the accelerators from one vendor: a = b → 5 + 5 → 11000 tok/s, $1.25M
     problem = toy_problem(policy={"max_vendor_share": 0.5})
