@@ -70,6 +70,14 @@ class Plan:
         peak_acc = float(per_period["accelerators"].max()) if len(per_period) else 0.0
         last = per_period.index[-1] if len(per_period) else None
         cap_last = float(capacity.get(last, 0.0)) if last is not None else 0.0
+
+        def capacity_where(column: str) -> float:
+            """The last period's capacity on the sites with `column` (racks, power) then: per
+            rack and per MW count only those, as a rented cloud fleet has neither (counted, it
+            made both look better than the owned halls are)."""
+            sites = fleet.loc[(fleet["period"] == last) & (fleet[column] > 0), "site"]
+            return float(_capacity_by_period(dep[dep["site"].isin(sites)]).get(last, 0.0))
+
         acc_last = float(per_period.loc[last, "accelerators"]) if last is not None else 0.0
         sys_last = float(per_period.loc[last, "systems"]) if last is not None else 0.0
         racks_last = float(per_period.loc[last, "racks"]) if last is not None else 0.0
@@ -87,8 +95,8 @@ class Plan:
             "output_tokens_per_s_capacity": cap_last,
             "output_tokens_per_s_per_accelerator": _ratio(cap_last, acc_last),
             "output_tokens_per_s_per_system": _ratio(cap_last, sys_last),
-            "output_tokens_per_s_per_rack": _ratio(cap_last, racks_last),
-            "output_tokens_per_s_per_mw": _ratio(cap_last, kw_last / 1000),
+            "output_tokens_per_s_per_rack": _ratio(capacity_where("racks"), racks_last),
+            "output_tokens_per_s_per_mw": _ratio(capacity_where("power_kw"), kw_last / 1000),
             "usd_per_accelerator_hour": _ratio(self.tco_usd["total"], acc_hours),
         }
 

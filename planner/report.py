@@ -223,6 +223,12 @@ def print_plan(plan: Plan, console: Console) -> None:
         console.print(f"[dim]note: {note}[/dim]")
 
 
+def _rate_or_dash(value: float | None) -> str:
+    """A rate, or '-' where it is undefined (per rack or per MW of a fleet all rented in the
+    cloud, with no racks or power of its own): 0 would read as no throughput."""
+    return "-" if value is None else format_rate(value)
+
+
 def print_compare(outcomes: list[Any], by: str, console: Console) -> None:
     """One row per fleet: status, cost, $/M tokens, sizes, throughput densities."""
     from planner.compare import outcome_row
@@ -243,10 +249,8 @@ def print_compare(outcomes: list[Any], by: str, console: Console) -> None:
             f"${r['usd_per_million_output_tokens']:,.3f}", f"${r['usd_per_accelerator_hour']:,.2f}",
             f"{r['accelerators']:,.0f}", f"{r['systems']:,.0f}", f"{r['racks']:,.0f}",
             f"{r['peak_power_kw'] / 1000:,.2f}",
-            format_rate(r["output_tokens_per_s_per_accelerator"] or 0.0),
-            format_rate(r["output_tokens_per_s_per_system"] or 0.0),
-            format_rate(r["output_tokens_per_s_per_rack"] or 0.0),
-            format_rate(r["output_tokens_per_s_per_mw"] or 0.0),
+            *[_rate_or_dash(r[f"output_tokens_per_s_per_{per}"])
+              for per in ("accelerator", "system", "rack", "mw")],
         )
     console.print(table)
     for o in outcomes:

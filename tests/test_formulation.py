@@ -233,6 +233,11 @@ def test_a_binding_cloud_quota_is_reported_and_valued(solve_toy):
     assert (quota.site, quota.period, quota.used, quota.limit, quota.step) == \
         ("cloud", "p1", 64, 64, 8)
     assert quota.value_usd == pytest.approx(59_840)
+    # per MW and per rack count only the owned hall's 2,400 tok/s, per accelerator all 10,400
+    m = plan.metrics
+    assert (m["output_tokens_per_s_per_mw"], m["output_tokens_per_s_per_rack"]) == \
+        pytest.approx((2_400 / 0.010, 2_400 / 1))
+    assert m["output_tokens_per_s_per_accelerator"] == pytest.approx(10_400 / 80)
 
 
 def test_vendor_share_policy(solve_toy):
