@@ -383,6 +383,11 @@ def read_forecast(
         if site and site not in sites:
             errors.append(f"{where}: site: found '{site}'; expected one of {', '.join(sorted(sites))}")
             continue
+        allowed = workloads[workload].sites
+        if site and allowed is not None and site not in allowed:
+            errors.append(f"{where}: site: found '{site}', where workload {workload} may not be "
+                          f"served; expected one of its sites, {', '.join(allowed)}")
+            continue
         try:
             value = float(row.get(rate_column) or "")
         except ValueError:

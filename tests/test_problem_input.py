@@ -363,6 +363,15 @@ CSV_CASES = {
 }
 
 
+def test_a_forecast_row_at_a_site_its_workload_may_not_use(tmp_path):
+    # the row's site pin was dropped and its demand served elsewhere, silently
+    csv_path = write_csv(tmp_path, "period,workload,site,output_tokens_per_s\np1,chat,dc2,1\n")
+    path = write(tmp_path, problem(sites=TWO_SITES, workloads=_workload(sites=["dc1", "cloud"]),
+                                   forecast=csv_path.name))
+    assert problems_of(path) == [f"{csv_path}: line 2: site: found 'dc2', where workload chat "
+                                 "may not be served; expected one of its sites, dc1, cloud"]
+
+
 @pytest.mark.parametrize("case", CSV_CASES, ids=list(CSV_CASES))
 def test_forecast_error_from_load_problem(tmp_path, case):
     text, expected = CSV_CASES[case]
