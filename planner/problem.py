@@ -18,7 +18,15 @@ from pydantic import ValidationError
 
 from planner.catalog import catalog_files, default_catalog_dir, load_catalog
 from planner.errors import InputError, describe_validation_error
-from planner.schema import MAX_DEMAND_TOK_S, MAX_POWER_MW, Catalog, Problem, SiteKind, System
+from planner.schema import (
+    MAX_DEMAND_TOK_S,
+    MAX_POWER_MW,
+    MIN_DEMAND_TOK_S,
+    Catalog,
+    Problem,
+    SiteKind,
+    System,
+)
 from planner.units import UnitError, parse_quantity
 from planner.yamlio import read_yaml
 
@@ -397,9 +405,9 @@ def read_forecast(
             errors.append(f"{where}: {rate_column}: found {value}; expected a finite number ≥ 0")
             continue
         tokens = value * (workloads[workload].output_tokens if rate_column == "requests_per_s" else 1)
-        if tokens > MAX_DEMAND_TOK_S:
-            errors.append(f"{where}: {rate_column}: found {value:g}; expected at most "
-                          f"{MAX_DEMAND_TOK_S:g} output tokens/s")
+        if tokens > MAX_DEMAND_TOK_S or 0 < tokens < MIN_DEMAND_TOK_S:
+            errors.append(f"{where}: {rate_column}: found {value:g}; expected 0 or from "
+                          f"{MIN_DEMAND_TOK_S:g} to {MAX_DEMAND_TOK_S:g} output tokens/s")
             continue
         key = (period, workload, site)
         if key in seen:

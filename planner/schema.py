@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -470,6 +471,15 @@ Name = Annotated[str, Field(min_length=1, max_length=40, pattern=_NAME)]
 # (1e30 for 1e3) is an input error naming the field, not a solver lost in 1e300-sized coefficients.
 MAX_DEMAND_TOK_S = 1e12
 """Peak output tokens/s of one workload in one period."""
+MIN_DEMAND_TOK_S = 1e-3
+"""The least demand that is not 0: below it HiGHS's tolerances (1e-7 thousand tok/s) take a
+demand for covered with no replica at all (a demand of 1e-6 tok/s was planned with none)."""
+
+
+def _zero_or_servable(value: float) -> float:
+    if 0 < value < MIN_DEMAND_TOK_S:
+        raise ValueError(f"expected 0 or at least {MIN_DEMAND_TOK_S:g} output tokens/s")
+    return value
 MAX_POWER_MW = 1e5
 """Power budget of one site (100 GW)."""
 MAX_COUNT = 10**7
@@ -517,7 +527,7 @@ class Finance(Strict):
     maintenance_share: Annotated[float, NOT_BOOL, Field(ge=0, le=1, allow_inf_nan=False)] = 0.05
     """Maintenance and support per year as a share of system price."""
     software_usd_per_accelerator_year: Annotated[
-        float, Field(ge=0, le=1e7, allow_inf_nan=False)
+        float, NOT_BOOL, Field(ge=0, le=1e7, allow_inf_nan=False)
     ] = 0.0
     """Software licences per accelerator-year (e.g. NVIDIA AI Enterprise)."""
     cost_basis: CostBasis = CostBasis.capex
@@ -605,9 +615,11 @@ class Workload(Strict):
     slo: Slo = Field(default_factory=Slo)
     """Latency targets."""
     demand: dict[PeriodId, Annotated[
-        float, Field(ge=0, le=MAX_DEMAND_TOK_S, allow_inf_nan=False)
+        float, NOT_BOOL, Field(ge=0, le=MAX_DEMAND_TOK_S, allow_inf_nan=False),
+        AfterValidator(_zero_or_servable)
     ]] | None = None
-    """Peak output tokens/s per period id (or give a forecast CSV); at most 1e12."""
+    """Peak output tokens/s per period id (or give a forecast CSV): 0, or from
+    MIN_DEMAND_TOK_S to 1e12."""
     utilization: Fraction = 0.6
     """Average / peak demand: share of peak capacity that delivers tokens on average."""
     headroom: Annotated[float, NOT_BOOL, Field(ge=0, le=5, allow_inf_nan=False)] = 0.0

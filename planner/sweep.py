@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from planner.errors import InputError, NoPlanError
 from planner.problem import Inputs, Overrides, load_problem
-from planner.schema import MAX_DEMAND_TOK_S
+from planner.schema import MAX_DEMAND_TOK_S, MIN_DEMAND_TOK_S
 from planner.solve import SolveOptions, Status
 
 DEMAND_SCALE = "demand_scale"
@@ -77,7 +77,7 @@ def point_inputs(problem: Path, overrides: Overrides, point: dict[str, Any]) -> 
         if path.startswith(CATALOG_PREFIX):
             inputs = _apply_catalog(inputs, path, value)
     if DEMAND_SCALE in point:
-        scale = _demand_scale(point[DEMAND_SCALE], max(inputs.demand.values(), default=0.0))
+        scale = _demand_scale(point[DEMAND_SCALE], [v for v in inputs.demand.values() if v > 0])
         inputs = replace(
             inputs,
             demand={k: v * scale for k, v in inputs.demand.items()},
@@ -86,9 +86,9 @@ def point_inputs(problem: Path, overrides: Overrides, point: dict[str, Any]) -> 
     return inputs
 
 
-def _demand_scale(value: Any, peak_tok_s: float) -> float:
-    """`value` as a demand scale: a finite number ≥ 0 that keeps every demand within what a
-    problem file may state (MAX_DEMAND_TOK_S)."""
+def _demand_scale(value: Any, demands_tok_s: list[float]) -> float:
+    """`value` as a demand scale: a finite number ≥ 0 that keeps every demand (the positive
+    ones given) within what a problem file may state (MIN_DEMAND_TOK_S to MAX_DEMAND_TOK_S)."""
     where = f"--set {DEMAND_SCALE}={value}"
     try:
         if isinstance(value, bool):
@@ -98,10 +98,15 @@ def _demand_scale(value: Any, peak_tok_s: float) -> float:
         raise InputError([f"{where}: expected a finite number ≥ 0"]) from None
     if not math.isfinite(scale) or scale < 0:
         raise InputError([f"{where}: expected a finite number ≥ 0"])
-    if scale * peak_tok_s > MAX_DEMAND_TOK_S:
-        raise InputError([f"{where}: the largest demand would be {scale * peak_tok_s:.3g} output "
+    peak, least = max(demands_tok_s, default=0.0), min(demands_tok_s, default=0.0)
+    if scale * peak > MAX_DEMAND_TOK_S:
+        raise InputError([f"{where}: the largest demand would be {scale * peak:.3g} output "
                           f"tokens/s; expected at most {MAX_DEMAND_TOK_S:g}, so a scale of at "
-                          f"most {MAX_DEMAND_TOK_S / peak_tok_s:.3g}"])
+                          f"most {MAX_DEMAND_TOK_S / peak:.3g}"])
+    if 0 < scale * least < MIN_DEMAND_TOK_S:
+        raise InputError([f"{where}: the smallest demand would be {scale * least:.3g} output "
+                          f"tokens/s; expected 0 or at least {MIN_DEMAND_TOK_S:g}, so a scale of "
+                          f"0 or at least {MIN_DEMAND_TOK_S / least:.3g}"])
     return scale
 
 

@@ -234,6 +234,7 @@ def test_demand_scale_and_catalog_price(toy_file):
     ("-1", "expected a finite number ≥ 0"), ("abc", "expected a finite number ≥ 0"),
     ("true", "expected a finite number ≥ 0"),
     ("1e300", "expected at most 1e+12, so a scale of at most"),
+    ("1e-12", "expected 0 or at least 0.001, so a scale of 0 or at least"),
 ])
 def test_a_demand_scale_that_is_not_a_usable_number_exits_2(toy_file, scale, expected):
     result = runner.invoke(app, ["sweep", str(toy_file), "--set", f"demand_scale=1,{scale}"])

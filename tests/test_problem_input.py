@@ -190,6 +190,14 @@ PROBLEM_CASES = {
         problem(sites=_site(power_mw={"p1": 1, "p2": 1, "p9": 1})),
         "sites[0:dc1].power_mw: unknown period 'p9'",
     ),
+    "demand-too-small-to-plan": (
+        problem(workloads=_workload(demand={"p1": 1e-6, "p2": 1})),
+        "workloads[0:chat].demand.p1: found 1e-06; expected 0 or at least 0.001 output tokens/s",
+    ),
+    "demand-a-boolean": (
+        problem(workloads=_workload(demand={"p1": True, "p2": 1})),
+        "workloads[0:chat].demand.p1: found true; expected a number",
+    ),
     "negative-demand": (
         problem(workloads=_workload(demand={"p1": -5, "p2": 1})),
         "workloads[0:chat].demand.p1: found -5; expected a value greater than or equal to 0",
@@ -330,6 +338,11 @@ CSV_CASES = {
     "negative": (
         "period,workload,output_tokens_per_s\np1,chat,-3\n",
         "line 2: output_tokens_per_s: found -3.0; expected a finite number ≥ 0",
+    ),
+    "too-small": (
+        "period,workload,output_tokens_per_s\np1,chat,1e-6\n",
+        "line 2: output_tokens_per_s: found 1e-06; expected 0 or from 0.001 to 1e+12 output "
+        "tokens/s",
     ),
     "not-finite": (
         "period,workload,output_tokens_per_s\np1,chat,inf\n",
