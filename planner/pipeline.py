@@ -5,15 +5,17 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import pandas as pd
 
 from planner.coefficients import CANDIDATE_COLUMNS, ModelData, build_data
-from planner.errors import NoPlanError
+from planner.errors import InputError, NoPlanError
 from planner.performance.spec import WorkloadSpec
 from planner.plan import Plan, build_plan, check_invariants
 from planner.problem import Inputs
+from planner.schema import Objective
 from planner.solve import (
     SolveOptions,
     SolveResult,
@@ -85,6 +87,23 @@ def unservable(inputs: Inputs, data: ModelData) -> list[str]:
     return lines
 
 
+def check_scale_is_bounded(inputs: Inputs, data: ModelData) -> None:
+    """max_served_scale needs a demand to scale and a limit on every site it may rent at: with
+    every demand 0, or a cloud site without a quota and no budget, the scale has no maximum
+    (HiGHS then reported the problem infeasible, with no cause found)."""
+    if data.objective != Objective.max_served_scale:
+        return
+    where = f"{inputs.path}: objective: found max_served_scale"
+    if not any(v > 0 for v in data.demand.values()):
+        raise InputError([f"{where} with every workload's demand 0; expected some demand to "
+                          "scale"])
+    unlimited = sorted({l for _, l in data.sl if l not in data.owned_sites
+                        and not math.isfinite(data.max_accelerators[l])})
+    if unlimited and data.budget_musd is None:
+        raise InputError([f"{where} with no limit on renting at {', '.join(unlimited)}; expected "
+                          "a max_accelerators quota there, or policy.budget_usd"])
+
+
 def warm_children(inputs: Inputs) -> None:
     """Start, while the candidates are generated, what a big problem's MIP children will come
     from (`solve.warm_children_for`)."""
@@ -114,6 +133,7 @@ def solve_problem(
         blocked = unservable(inputs, data)
         if blocked:
             raise NoPlanError("infeasible: demand that no allowed system can serve:", blocked)
+        check_scale_is_bounded(inputs, data)
         result = solve(data, time_left(options or SolveOptions(), began))
         plan = plan_from_result(inputs, result)
     plan.candidates = table

@@ -1434,8 +1434,8 @@ def diagnose(data: ModelData, options: SolveOptions) -> list[str]:
     run = _run(model, limits)
     if run.interrupted:  # a diagnosis cut short could name the wrong limits
         raise KeyboardInterrupt
-    if not run.status.has_plan:
-        return [f"the elastic re-solve ended {run.status.value}"]
+    if not run.status.has_plan:  # what has no slack there: the vendor policy
+        return _vendor_policy_causes(data) or [f"the elastic re-solve ended {run.status.value}"]
     lines: list[tuple[float, str]] = []
     for (w, p), var in getattr(model, "unserved", {}).items():
         short = (var.value or 0.0) * RATE
@@ -1459,6 +1459,15 @@ def diagnose(data: ModelData, options: SolveOptions) -> list[str]:
     if hasattr(model, "budget_slack") and (model.budget_slack.value or 0.0) > 1e-6:
         lines.append((1e5, f"budget short by ${model.budget_slack.value:,.2f}M"))
     return [text for _, text in sorted(lines, key=lambda t: -t[0])]
+
+
+def _vendor_policy_causes(data: ModelData) -> list[str]:
+    """policy.min_vendors beyond the vendors whose systems may stand at some site."""
+    vendors = sorted({data.vendor[s] for s, _ in data.sl})
+    if data.min_vendors is not None and data.min_vendors > len(vendors):
+        return [f"policy.min_vendors is {data.min_vendors}, but the allowed systems that may "
+                f"stand at a site come from {len(vendors)} vendor(s): {', '.join(vendors)}"]
+    return []
 
 
 def _one_mip_from(data: ModelData, options: SolveOptions, plan: Values,

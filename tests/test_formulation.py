@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from planner.coefficients import build_data
-from planner.errors import NoPlanError
+from planner.errors import InputError, NoPlanError
 from planner.formulation import build_model, serving_rate
 from planner.plan import check_invariants
 from planner.problem import load_problem
@@ -255,6 +255,31 @@ def test_min_vendors_policy(solve_toy):
     assert set(s for _, s in fleet) == {"toy-a", "toy-b"}
     # cheapest with both: a=9,b=1 → 10200 tok/s, $1.05M
     assert plan.tco_usd["total"] == pytest.approx(1_050_000)
+
+
+def test_min_vendors_beyond_the_vendors_there_are_says_so(solve_toy):
+    # the elastic re-solve has no slack for it: the diagnosis was "ended infeasible"
+    with pytest.raises(NoPlanError) as info:
+        solve_toy(toy_problem(policy={"min_vendors": 3}), BOTH)
+    assert info.value.diagnosis == ["policy.min_vendors is 3, but the allowed systems that may "
+                                    "stand at a site come from 2 vendor(s): otherco, toyco"]
+
+
+@pytest.mark.parametrize("sites, demand, expected", [
+    (None, {"p1": 0}, "with every workload's demand 0; expected some demand to scale"),
+    ([{"id": "cloud", "kind": "cloud"}], None, "with no limit on renting at cloud; expected a "
+     "max_accelerators quota there, or policy.budget_usd"),
+])
+def test_a_served_scale_without_a_maximum_is_refused(solve_toy, sites, demand, expected):
+    # HiGHS reported these infeasible, "no single cause" found
+    problem = toy_problem(objective="max_served_scale")
+    if sites is not None:
+        problem["sites"] = sites
+    if demand is not None:
+        problem["workloads"][0]["demand"] = demand
+    with pytest.raises(InputError) as info:
+        solve_toy(problem, BOTH)
+    assert expected in str(info.value)
 
 
 def test_supply_cap_limits_purchases(solve_toy):
