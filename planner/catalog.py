@@ -98,6 +98,15 @@ def load_catalog(extra: Iterable[Path] = (), include_default: bool = True) -> Ca
                 f"'{system.accelerator}'; expected one of the accelerator ids "
                 f"({', '.join(sorted(accelerators)) or 'none loaded'})"
             )
+            continue
+        tdp_w = accelerators[system.accelerator].tdp_w
+        if tdp_w is not None and system.power_kw_max is not None and \
+                system.accelerators * tdp_w > system.power_kw_max * 1000:
+            problems.append(
+                f"{origin[('systems', system.id)]}: systems.{system.id}.power_kw_max: found "
+                f"{system.power_kw_max:g} kW; expected at least its accelerators' TDP, "
+                f"{system.accelerators} × {tdp_w:g} W = {system.accelerators * tdp_w / 1000:g} kW"
+            )
     if problems:
         raise InputError(problems)
     calibration: dict[str, Any] = {}

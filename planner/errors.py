@@ -106,6 +106,7 @@ def _expected(msg: str) -> str:
     msg = re.sub(r"^String should match", "a string matching", msg)
     msg = re.sub(r"^String should have", "a string with", msg)
     msg = re.sub(r"^List should have", "a list with", msg)
+    msg = re.sub(r"^Dictionary should have", "a mapping with", msg)
     msg = re.sub(r" after validation, not \d+$", "", msg)
     msg = msg.replace("a string matching pattern '^[A-Za-z0-9][A-Za-z0-9._-]*$'",
                       "an id of letters, digits, '.', '_' and '-', starting with a letter or digit")

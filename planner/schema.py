@@ -177,8 +177,8 @@ class Accelerator(Sourced):
     """Usable device memory (HBM / GDDR / SRAM) in GB (1e9 bytes)."""
     memory_bandwidth_tbps: PositiveFloat
     """Peak device-memory bandwidth in TB/s."""
-    tflops_dense: dict[Precision, PositiveFloat]
-    """Dense (no 2:4 sparsity) peak TFLOPS per supported precision."""
+    tflops_dense: Annotated[dict[Precision, PositiveFloat], Field(min_length=1)]
+    """Dense (no 2:4 sparsity) peak TFLOPS per supported precision (at least one)."""
     tdp_w: PositiveFloat | None = None
     """Thermal design / total graphics power per chip, W (None where not published)."""
     scale_up_domain: Annotated[int, NOT_BOOL, Field(ge=1)]
@@ -338,6 +338,15 @@ class Model(Sourced):
             raise ValueError("params_active_b exceeds params_total_b")
         if self.experts_per_token > self.experts:
             raise ValueError("experts_per_token exceeds experts")
+        if self.dense_layers > self.layers or self.sliding_window_layers > self.layers:
+            raise ValueError("dense_layers and sliding_window_layers are at most layers")
+        if self.is_moe and self.dense_layers == self.layers:
+            raise ValueError("a MoE model (experts > 1) needs a MoE layer: dense_layers below "
+                             "layers")
+        if self.is_moe and self.moe_intermediate_size is None and \
+                self.experts_per_token == self.experts:
+            # an expert's size is then derived from (total - active) ÷ the experts never active
+            raise ValueError("experts_per_token equal to experts needs moe_intermediate_size")
         if self.attention == AttentionKind.mla and (
             self.kv_lora_rank is None or self.qk_rope_head_dim is None
         ):

@@ -353,3 +353,31 @@ def test_an_empty_user_file_is_fine(tmp_path):
     path = tmp_path / "empty.yaml"
     path.write_text("# nothing yet\n")
     assert len(load_catalog([path]).systems) == len(load_catalog().systems)
+
+
+def _toy_with(tmp_path: Path, where: str, index: int, **changes) -> Path:
+    data = yaml.safe_load(TOY.read_text())
+    data[where][index].update(changes)
+    return _write(tmp_path, "mine.yaml", data)
+
+
+@pytest.mark.parametrize("where, index, changes, expected", [
+    # each validated, then crashed a solve (ZeroDivisionError) or misled it (negative KV size)
+    ("models", 0, {"experts": 8, "experts_per_token": 8},
+     "models[0:toy-model]: experts_per_token equal to experts needs moe_intermediate_size"),
+    ("models", 0, {"experts": 8, "experts_per_token": 2, "dense_layers": 32},
+     "models[0:toy-model]: a MoE model (experts > 1) needs a MoE layer"),
+    ("models", 0, {"sliding_window_layers": 40, "sliding_window_tokens": 128},
+     "models[0:toy-model]: dense_layers and sliding_window_layers are at most layers"),
+    ("accelerators", 0, {"tflops_dense": {}}, "accelerators[0:toy-gpu].tflops_dense: found "
+     "dict; expected a mapping with at least 1 item"),
+    ("systems", 0, {"accelerators": 1_000_000}, "systems.toy-a.power_kw_max: found 10 kW; "
+     "expected at least its accelerators' TDP, 1000000 × 1000 W = 1e+06 kW"),
+])
+def test_a_catalog_entry_no_hardware_or_model_can_have(tmp_path, where, index, changes,
+                                                       expected):
+    path = _toy_with(tmp_path, where, index, **changes)
+    with pytest.raises(InputError) as info:
+        load_catalog([path])
+    assert any(line.startswith(f"{path}: {expected}") for line in info.value.problems), \
+        info.value.problems
