@@ -19,6 +19,7 @@ from planner.schema import Objective
 from planner.solve import (
     SolveOptions,
     SolveResult,
+    Status,
     ctrl_c_pending,
     interrupt_held,
     solve,
@@ -158,6 +159,12 @@ def add_recipes(plan: Plan, inputs: Inputs) -> None:
 def plan_from_result(inputs: Inputs, result: SolveResult) -> Plan:
     if not result.status.has_plan:
         raise NoPlanError(f"{result.status.value}: {result.message}", result.diagnosis)
+    if result.served_scale is not None and result.served_scale <= 1e-9:
+        # max_served_scale at 0: a "plan" that serves nothing (exit 0 with $nan per token)
+        why = ("the limits leave room to serve none of the demand" if result.status ==
+               Status.optimal else "no plan found within the time limit serves any of the "
+               "demand; raise --time-limit")
+        raise NoPlanError(f"{why} (served scale 0)")
     plan = build_plan(inputs.problem.name, result)
     plan.cost_basis = inputs.problem.finance.cost_basis.value
     add_recipes(plan, inputs)

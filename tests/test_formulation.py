@@ -257,6 +257,15 @@ def test_min_vendors_policy(solve_toy):
     assert plan.tco_usd["total"] == pytest.approx(1_050_000)
 
 
+def test_a_served_scale_of_zero_is_no_plan(solve_toy):
+    # no power at all: the best scale is 0, which exited 0 with "$nan" per million tokens
+    problem = toy_problem(objective="max_served_scale")
+    problem["sites"][0]["power_mw"] = 0
+    with pytest.raises(NoPlanError, match=r"the limits leave room to serve none of the demand "
+                       r"\(served scale 0\)"):
+        solve_toy(problem, BOTH)
+
+
 def test_min_vendors_beyond_the_vendors_there_are_says_so(solve_toy):
     # the elastic re-solve has no slack for it: the diagnosis was "ended infeasible"
     with pytest.raises(NoPlanError) as info:
