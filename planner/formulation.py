@@ -17,7 +17,8 @@ import pyomo.environ as pyo
 from planner.coefficients import ModelData
 from planner.schema import Objective
 
-ELASTIC_PENALTY = {"demand": 1e5, "power": 1e3, "racks": 10.0, "budget": 1e2, "quota": 10.0}
+ELASTIC_PENALTY = {"demand": 1e5, "power": 1e3, "racks": 10.0, "budget": 1e2, "quota": 10.0,
+                   "supply": 10.0, "share": 1.0}
 """Penalties of the elastic model per unit of slack ($M per thousand tok/s, per MW, per rack,
 per $M, per accelerator): unserved demand is the last resort, so power and space are relaxed
 first and the diagnosis names them."""
@@ -225,9 +226,12 @@ def add_fleet(m: pyo.ConcreteModel, d: ModelData) -> None:
     # rented, constrains nothing: those rows are left out rather than written as `0 ≤ cap`
     capped = [(s, p) for s in d.systems if s in d.max_purchases and owned_sites_of[s]
               for p in d.periods]
+    if m.elastic:
+        m.supply_slack = pyo.Var(capped, within=pyo.NonNegativeReals)
     m.supply = pyo.Constraint(
         capped,
-        rule=lambda m, s, p: sum(m.buy[s, l, p] for l in owned_sites_of[s]) <= d.max_purchases[s],
+        rule=lambda m, s, p: sum(m.buy[s, l, p] for l in owned_sites_of[s])
+        <= d.max_purchases[s] + (m.supply_slack[s, p] if m.elastic else 0),
     )
     quota_lp = [
         (l, p) for l in d.sites if math.isfinite(d.max_accelerators[l]) and systems_at[l]
@@ -295,11 +299,14 @@ def add_policy(m: pyo.ConcreteModel, d: ModelData) -> None:
     min_vendors (z binary); the budget cap is added with the objective."""
     vendors = sorted(set(d.vendor.values()))
     if d.max_vendor_share is not None:
+        if m.elastic:
+            m.share_slack = pyo.Var(vendors, d.periods, within=pyo.NonNegativeReals)
         m.vendor_share = pyo.Constraint(
             vendors, d.periods,
             rule=lambda m, v, p: sum(
                 d.accelerators[s] * m.n[s, l, p] for s, l in d.sl if d.vendor[s] == v
-            ) <= d.max_vendor_share * sum(d.accelerators[s] * m.n[s, l, p] for s, l in d.sl),
+            ) <= d.max_vendor_share * sum(d.accelerators[s] * m.n[s, l, p] for s, l in d.sl)
+            + (m.share_slack[v, p] if m.elastic else 0),
         )
     if d.min_vendors is not None:
         m.uses_vendor = pyo.Var(vendors, d.periods, within=pyo.Binary)
@@ -336,7 +343,8 @@ def add_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
     if m.elastic:
         penalty = ELASTIC_PENALTY["demand"] * sum(m.unserved.values())
         for name, var in (("power", "power_slack"), ("racks", "rack_slack"),
-                          ("budget", "budget_slack"), ("quota", "quota_slack")):
+                          ("budget", "budget_slack"), ("quota", "quota_slack"),
+                          ("supply", "supply_slack"), ("share", "share_slack")):
             if hasattr(m, var):
                 penalty = penalty + ELASTIC_PENALTY[name] * sum(getattr(m, var).values())
     if d.objective == Objective.max_served_scale and not m.elastic:

@@ -1458,6 +1458,16 @@ def diagnose(data: ModelData, options: SolveOptions) -> list[str]:
                           f"{math.ceil(var.value - 1e-6)}"))
     if hasattr(model, "budget_slack") and (model.budget_slack.value or 0.0) > 1e-6:
         lines.append((1e5, f"budget short by ${model.budget_slack.value:,.2f}M"))
+    for (s, p), var in getattr(model, "supply_slack", {}).items():
+        if (var.value or 0.0) > 1e-6:
+            lines.append((var.value, f"policy.max_purchases of {s}, {p}: "
+                          f"{math.ceil(var.value - 1e-6)} more purchases needed (cap "
+                          f"{data.max_purchases[s]:,})"))
+    for (v, p), var in getattr(model, "share_slack", {}).items():
+        if (var.value or 0.0) > 1e-6:
+            lines.append((var.value, f"policy.max_vendor_share ({data.max_vendor_share:g}), "
+                          f"{p}: {v} needs {math.ceil(var.value - 1e-6):,} accelerators more than "
+                          "its share allows"))
     return [text for _, text in sorted(lines, key=lambda t: -t[0])]
 
 

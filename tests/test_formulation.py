@@ -257,6 +257,21 @@ def test_min_vendors_policy(solve_toy):
     assert plan.tco_usd["total"] == pytest.approx(1_050_000)
 
 
+@pytest.mark.parametrize("policy, expected", [
+    # 9 purchases over the caps at least (9 × 1,200 tok/s); the cheapest 9: 5 toy-b + 4 toy-a
+    ({"max_purchases": {"toy-a": 0, "toy-b": 0}}, "policy.max_purchases of toy-b, p1: 5 more "
+     "purchases needed (cap 0)"),
+    ({"max_vendor_share": 0.2}, "policy.max_vendor_share (0.2), p1: "),
+])
+def test_a_policy_that_leaves_no_plan_is_named(solve_toy, policy, expected):
+    # the elastic re-solve had no slack for these: it blamed the demand ("cannot be served by
+    # any allowed system")
+    with pytest.raises(NoPlanError) as info:
+        solve_toy(toy_problem(policy=policy), BOTH)
+    assert any(line.startswith(expected) for line in info.value.diagnosis), info.value.diagnosis
+    assert not any("cannot be served" in line for line in info.value.diagnosis)
+
+
 def test_a_served_scale_of_zero_is_no_plan(solve_toy):
     # no power at all: the best scale is 0, which exited 0 with "$nan" per million tokens
     problem = toy_problem(objective="max_served_scale")
