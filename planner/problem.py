@@ -101,12 +101,14 @@ def load_problem(path: Path | str, overrides: Overrides | None = None) -> Inputs
     notes: list[str] = []
     if forecast is not None:
         forecast_demand, site_demand = read_forecast(Path(forecast), problem)
-        notes = _unforecast(Path(forecast), problem, forecast_demand)
+        notes = _undemanded(f"forecast {Path(forecast).name} has no row", problem,
+                            forecast_demand)
         demand = {key: forecast_demand.get(key, 0.0) for key in demand}
     else:
-        for w in problem.workloads:
-            for period, rate in (w.demand or {}).items():
-                demand[(w.id, period)] = rate
+        given = {(w.id, period): rate for w in problem.workloads
+                 for period, rate in (w.demand or {}).items()}
+        demand.update(given)
+        notes = _undemanded(f"{path.name} gives no demand", problem, given)
         missing = [(i, w.id) for i, w in enumerate(problem.workloads) if w.demand is None]
         if missing:
             raise InputError(
@@ -122,15 +124,14 @@ def load_problem(path: Path | str, overrides: Overrides | None = None) -> Inputs
     return Inputs(problem, path, catalog, systems, demand, site_demand, measured, notes)
 
 
-def _unforecast(path: Path, problem: Problem, demand: dict[tuple[str, str], float]) -> list[str]:
-    """A note per workload for the periods the forecast has no row for: their demand is 0 (a
-    forecast replaces the problem file's demand), which a forgotten row would silently be."""
+def _undemanded(what: str, problem: Problem, demand: dict[tuple[str, str], float]) -> list[str]:
+    """A note per workload for the periods given no demand: it is 0 there (a forecast replaces
+    the problem file's demand), which a forgotten row or key would silently be."""
     notes = []
     for w in problem.workloads:
         missing = [p.id for p in problem.periods if (w.id, p.id) not in demand]
         if missing:
-            notes.append(f"forecast {path.name} has no row for {w.id} in {', '.join(missing)}: "
-                         "no demand there")
+            notes.append(f"{what} for {w.id} in {', '.join(missing)}: no demand there")
     return notes
 
 
@@ -365,7 +366,7 @@ def read_forecast(
     periods = [p.id for p in problem.periods]
     workloads = {w.id: w for w in problem.workloads}
     sites = {s.id for s in problem.sites}
-    demand: dict[tuple[str, str], float] = {}  # only what has rows: `_unforecast`
+    demand: dict[tuple[str, str], float] = {}  # only what has rows: `_undemanded`
     site_demand: dict[tuple[str, str, str], float] = {}
     seen: dict[tuple[str, str, str], int] = {}
     for line, raw in rows:

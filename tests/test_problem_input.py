@@ -438,6 +438,15 @@ def test_a_forecast_replaces_missing_demand_and_unlisted_periods_are_zero(tmp_pa
     assert inputs.notes == [f"forecast {csv_path.name} has no row for chat in p1: no demand there"]
 
 
+def test_a_period_without_demand_in_the_problem_file_gets_a_note(tmp_path):
+    # as a forecast's missing row does; a missing per-period power_mw is an error instead,
+    # since a site without power is never meant
+    path = write(tmp_path, problem(workloads=_workload(demand={"p2": 10})))
+    inputs = load_problem(path)
+    assert inputs.demand == {("chat", "p1"): 0.0, ("chat", "p2"): 10.0}
+    assert inputs.notes == [f"{path.name} gives no demand for chat in p1: no demand there"]
+
+
 def test_requests_per_s_become_tokens_per_s(tmp_path):
     csv_path = write_csv(tmp_path, "period,workload,requests_per_s\np1,chat,2\np2,chat,4\n")
     inputs = load_problem(write(tmp_path, problem()), Overrides(demand_csv=csv_path))
