@@ -144,7 +144,9 @@ def print_plan(plan: Plan, console: Console) -> None:
                   f"solved in {plan.solve_seconds:.2f} s")
     headline = Table(show_header=False, box=None, pad_edge=False)
     headline.add_row("Total cost (discounted)", format_usd(plan.tco_usd["total"]))
-    headline.add_row("$ per million output tokens", f"${plan.usd_per_million_output_tokens:,.3f}")
+    per_million = plan.usd_per_million_output_tokens  # none delivered: undefined, not $nan
+    headline.add_row("$ per million output tokens",
+                     f"${per_million:,.3f}" if math.isfinite(per_million) else "-")
     headline.add_row("Delivered output tokens", format_rate(plan.delivered_output_tokens))
     if plan.served_scale is not None:
         headline.add_row("Served scale of the demand mix", f"{plan.served_scale:,.3f}×")
