@@ -21,7 +21,8 @@ def _instance(seed: int):
     for name in ("bf-a", "bf-b"):
         systems.append({
             "id": name, "vendor": "toyco", "name": name, "accelerator": "toy-gpu",
-            "accelerators": 8, "power_kw_max": rng.choice([5, 8, 10, 13]), "power_kw_idle": 0,
+            # 8 toy-gpus of 1 kW TDP: a system draws 8 kW at least (the catalog checks it)
+            "accelerators": 8, "power_kw_max": rng.choice([8, 9, 10, 13]), "power_kw_idle": 0,
             "rack_units": rng.choice([4, 8, 10]), "price_usd": rng.randrange(50, 300) * 1000,
             "availability": 1.0,
             "sources": {"default": {"source": "random test instance", "confidence": "low",
