@@ -54,10 +54,14 @@ def read_yaml(path: Path) -> Any:
         raise InputError([f"{path}: is a directory; expected a YAML file"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError([f"{path}: cannot read ({exc})"]) from None
+    too_deep = InputError([f"{path}: lists or mappings nested more than {MAX_DEPTH} levels deep; "
+                           "expected a problem or catalog file"])
     if _deeper_than(text, MAX_DEPTH):
-        raise InputError([f"{path}: lists or mappings nested more than {MAX_DEPTH} levels deep; "
-                          "expected a problem or catalog file"])
-    return _parse(path, text)
+        raise too_deep
+    try:
+        return _parse(path, text)
+    except RecursionError:  # a depth the event scan could not see: not expected, but never a crash
+        raise too_deep from None
 
 
 def _parse(path: Path, text: str) -> Any:
@@ -77,7 +81,7 @@ def _parse(path: Path, text: str) -> Any:
 def _deeper_than(text: str, levels: int) -> bool:
     """Whether lists and mappings nest more than `levels` deep in `text`, read from libyaml's
     events up to the first that does (loading such a file recursed past Python's limit at a
-    thousand levels and crashed the interpreter at 100,000). A syntax error is left to
+    thousand levels and crashed the interpreter at 100,000). Any other syntax error is left to
     `_parse`, which words it."""
     depth = 0
     try:
@@ -88,6 +92,8 @@ def _deeper_than(text: str, levels: int) -> bool:
                     return True
             elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
                 depth -= 1
-    except yaml.YAMLError:
-        pass
+    except yaml.YAMLError as exc:
+        # libyaml 0.2.5 as PyYAML 6.0.4 ships it stops at 1,000 flow levels while scanning
+        # ahead, before it yields the events that go that deep
+        return "maximum nesting depth" in str(exc)
     return False
