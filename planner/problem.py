@@ -63,7 +63,7 @@ class Inputs:
     measured_csv: Path | None = None
     """Measured-performance CSV, if the problem names one."""
     notes: list[str] = field(default_factory=list)
-    """What the plan should say about how the inputs were read (a forecast's missing rows)."""
+    """What the plan should say about how the inputs were read (periods given no demand)."""
 
     @property
     def period_ids(self) -> list[str]:
