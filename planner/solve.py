@@ -118,6 +118,9 @@ class SolveResult:
     """Limits the plan runs into, with the value of one more unit (min_tco)."""
     interrupted: bool = False
     """Ctrl-C stopped the solve; the plan (if any) is the best found until then."""
+    costed: bool = False
+    """max_served_scale: the cost stage found a plan, so objective, bound and gap are its ($M),
+    not α's."""
     relaxation_seconds: float = 0.0
     """Build and solve time of the LP relaxation (min_tco): how long any re-solve of this
     problem takes at the least."""
@@ -365,7 +368,8 @@ def _solve(data: ModelData, options: SolveOptions, started: float) -> SolveResul
     if options.verbose:
         print(coefficient_report(build_model(data)), file=sys.stderr)
     _explain_status(result, options, started)
-    _note_limits(result, by_nodes=options.by_nodes and not _near_cap(result, options, started))
+    _note_limits(result, by_nodes=options.by_nodes and not _near_cap(result, options, started),
+                 scale_bound=data.objective == Objective.max_served_scale and not result.costed)
     if result.status.has_plan and result.model is not None:
         result.bindings = find_bindings(result.model, data)
         if options.shadow_prices and data.objective == Objective.min_tco and not result.interrupted:
@@ -1318,16 +1322,22 @@ def _note_unvalued(result: SolveResult) -> None:
                   "limit was used up (raise --time-limit)")
 
 
-def _note_limits(result: SolveResult, by_nodes: bool = False) -> None:
+def _note_limits(result: SolveResult, by_nodes: bool = False, scale_bound: bool = False) -> None:
     """A plan cut short (time limit, node limit, or Ctrl-C) says so in its notes, with its gap
-    and bound; `by_nodes`: node limits, not the clock, ended the stages."""
+    and bound; `by_nodes`: node limits, not the clock, ended the stages; `scale_bound`: the
+    bound is max_served_scale's on α (its cost stage found no plan), not a cost."""
     if not result.status.has_plan or result.status == Status.optimal:
         return
     why = ("interrupted (Ctrl-C)" if result.interrupted else
            "stopped at the node limit" if by_nodes else "stopped at the time limit")
-    bound = f"{result.bound:,.4f} $M" if math.isfinite(result.bound) else "unknown"
     gap = f"{result.gap:.3%}" if math.isfinite(result.gap) else "unknown"
-    result.message = f"{why}: best plan found so far, gap {gap} (lower bound {bound})"
+    if not math.isfinite(result.bound):
+        bound = "bound unknown"
+    elif scale_bound:
+        bound = f"served scale at most {result.bound:,.4f}×"
+    else:
+        bound = f"lower bound {result.bound:,.4f} $M"
+    result.message = f"{why}: best plan found so far, gap {gap} ({bound})"
     _add_note(result, result.message)
 
 
@@ -1403,6 +1413,7 @@ def _second_stage_min_cost(
         result.status = Status.optimal if result.status == Status.optimal else result.status
         result.objective, result.bound, result.gap = objective, bound, gap
         result.served_scale = pyo.value(model.alpha)
+        result.costed = True
 
 
 DIAGNOSIS_LIMIT = SolveOptions(time_limit_s=20.0, mip_gap=0.01, shadow_prices=False)

@@ -901,3 +901,17 @@ def test_highs_reports_its_bound_at_every_interrupt_check(medium: Path) -> None:
     assert len(reported) > 20  # HiGHS logs a line every few seconds
     finite = [b for b in reported if math.isfinite(b) and b > 0]
     assert finite == sorted(finite) and finite[-1] <= run.bound + 1e-9
+
+
+@pytest.mark.parametrize("scale_bound, expected", [
+    (False, "stopped at the time limit: best plan found so far, gap 2.000% (lower bound "
+     "11.8600 $M)"),
+    # max_served_scale whose cost stage found no plan: the bound is on α, not in dollars
+    (True, "stopped at the time limit: best plan found so far, gap 2.000% (served scale at most "
+     "11.8600×)"),
+])
+def test_a_cut_short_note_names_what_its_bound_bounds(toy_data, scale_bound: bool,
+                                                       expected: str) -> None:
+    result = solve_module.SolveResult(Status.feasible, None, toy_data, 11.6, 11.86, 0.02)
+    solve_module._note_limits(result, scale_bound=scale_bound)
+    assert result.message == expected and result.data.notes[-1] == expected
