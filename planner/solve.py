@@ -1548,18 +1548,19 @@ def find_bindings(model: pyo.ConcreteModel, data: ModelData) -> list[Binding]:
 def _quota_bindings(model: pyo.ConcreteModel, data: ModelData) -> Iterator[Binding]:
     """A cloud site's accelerator quota, once per site (the quota is the same in every period):
     binding where too little of it is left for one more of the smallest system it offers."""
+    step: dict[str, int] = {}  # the accelerators of the smallest system offered at the site
+    for s, l in data.sl:
+        step[l] = min(step.get(l, data.accelerators[s]), data.accelerators[s])
     periods_of: dict[str, list[str]] = defaultdict(list)
     used_at: dict[str, float] = defaultdict(float)
     for (l, p), con in getattr(model, "quota", {}).items():
         used = pyo.value(con.body)
-        step = min(data.accelerators[s] for s, l2 in data.sl if l2 == l)
-        if data.max_accelerators[l] - used < step - 1e-6:
+        if data.max_accelerators[l] - used < step[l] - 1e-6:
             periods_of[l].append(p)
             used_at[l] = max(used_at[l], used)
     for l, periods in periods_of.items():
-        step = min(data.accelerators[s] for s, l2 in data.sl if l2 == l)
         yield Binding("quota", l, ", ".join(periods), used_at[l], data.max_accelerators[l],
-                      "accelerator", step=step)
+                      "accelerator", step=step[l])
 
 
 def marginal_values(
