@@ -170,11 +170,21 @@ def run_sweep(
     return pd.DataFrame(rows)
 
 
+COUNTS = ("accelerators", "racks")
+"""Columns of whole numbers: a point without a plan makes pandas store them as floats."""
+
+
 def sweep_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """The rows of `run_sweep` for JSON: what a point has not (the metrics of an infeasible
-    one, the reason of a solved one) is null, not NaN, which JSON cannot carry."""
-    return [{key: None if isinstance(value, float) and not math.isfinite(value) else value
-             for key, value in row.items()} for row in frame.to_dict(orient="records")]
+    one, the reason of a solved one) is null, not NaN, which JSON cannot carry; counts stay
+    whole numbers (1344, not 1344.0) beside an infeasible point."""
+    def cell(key: str, value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return int(value) if key in COUNTS and isinstance(value, float) else value
+
+    return [{key: cell(key, value) for key, value in row.items()}
+            for row in frame.to_dict(orient="records")]
 
 
 HEADLINES = ["total_tco_usd", "usd_per_million_output_tokens", "accelerators", "peak_power_mw"]

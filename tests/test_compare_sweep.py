@@ -257,6 +257,9 @@ def test_a_sweep_with_an_infeasible_point_writes_json_with_nulls(toy_file, tmp_p
     rows = json.loads(result.stdout)["rows"]
     assert [r["status"] for r in rows] == ["infeasible", "optimal"]
     assert rows[0]["total_tco_usd"] is None and rows[1]["reason"] is None
+    # beside the infeasible point's missing counts, pandas stores the counts as floats
+    assert rows[0]["accelerators"] is None
+    assert all(type(rows[1][count]) is int for count in ("accelerators", "racks"))
     assert json.loads((tmp_path / "out" / "sweep.json").read_text())["rows"] == rows
 
 
