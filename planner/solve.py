@@ -118,9 +118,6 @@ class SolveResult:
     """Limits the plan runs into, with the value of one more unit (min_tco)."""
     interrupted: bool = False
     """Ctrl-C stopped the solve; the plan (if any) is the best found until then."""
-    costed: bool = False
-    """max_served_scale: the cost stage found a plan, so objective, bound and gap are its ($M),
-    not α's."""
     relaxation_seconds: float = 0.0
     """Build and solve time of the LP relaxation (min_tco): how long any re-solve of this
     problem takes at the least."""
@@ -293,11 +290,15 @@ class Run(NamedTuple):
 def _run(model: pyo.ConcreteModel, options: SolveOptions,
          warm_start: dict[int, float] | None = None, progress: Progress | None = None,
          solver: _Highs | None = None) -> Run:
-    """Solve once; load the solution if there is one. A `solver` that solved `model` before
-    re-solves it from where it stopped (HiGHS keeps its basis; Pyomo passes on what changed)."""
+    """Solve once, for `options.time_limit_s`; load the solution if there is one. A `solver`
+    that solved `model` before re-solves it from where it stopped (HiGHS keeps its basis; Pyomo
+    passes on what changed)."""
     if solver is None:
         solver = _highs(options)
-    solver.config.time_limit = options.time_limit_s
+    # HiGHS holds its time limit against the run time of all its runs (HiGHS issue 1477, to
+    # change in 2.0): bench x-large's third LP re-solve stopped after 1.2 s of a 3.2 s limit
+    solver.config.time_limit = options.time_limit_s + (
+        solver._solver_model.getRunTime() if solver._solver_model is not None else 0.0)
     solver.warm_start = warm_start or {}
     solver.progress = progress
     results = solver.solve(model)
@@ -333,12 +334,11 @@ def _run(model: pyo.ConcreteModel, options: SolveOptions,
 def solve(data: ModelData, options: SolveOptions | None = None) -> SolveResult:
     """Solve the MIP for `data`; diagnose infeasibility with an elastic re-solve.
 
-    min_tco runs in stages (`_two_stage`); max_served_scale maximizes the scale in
-    SCALE_STAGE_SHARE of the time limit, then minimizes cost at that scale in the rest. The
-    time limit covers all of it, and the values of binding limits (`marginal_values`) get what
-    is left of it. Ctrl-C stops the solve: the best plan found so far comes back with
-    `interrupted` set (status feasible, its gap stated); with no plan yet, KeyboardInterrupt
-    propagates.
+    min_tco runs in stages (`_two_stage`); max_served_scale finds the largest scale, then the
+    cheapest plan at that scale (`planner.scale`). The time limit covers all of it, and the
+    values of binding limits (`marginal_values`) get what is left of it. Ctrl-C stops the
+    solve: the best plan found so far comes back with `interrupted` set (status feasible, its
+    gap stated); with no plan yet, KeyboardInterrupt propagates.
 
     Ctrl-C is held throughout (`interrupt_held`): Pyomo's bare `except:` clauses turn a
     KeyboardInterrupt raised inside them into another error (a DeveloperError out of
@@ -354,22 +354,15 @@ def _solve(data: ModelData, options: SolveOptions, started: float) -> SolveResul
     if data.objective == Objective.min_tco:
         result = _two_stage(data, options, started)
     else:
-        model = build_model(data)
-        share = 1.0 if options.by_nodes else SCALE_STAGE_SHARE
-        run = _run(model, replace(options, time_limit_s=options.time_limit_s * share))
-        result = SolveResult(run.status, model, data, run.objective, run.bound, run.gap,
-                             interrupted=run.interrupted)
-        if run.status.has_plan:
-            result.served_scale = pyo.value(model.alpha)
-            if not run.interrupted:
-                _second_stage_min_cost(model, result, time_left(options, started))
+        from planner.scale import solve_max_scale
+
+        result = solve_max_scale(data, options, started)
     if result.interrupted and not result.status.has_plan:
         raise KeyboardInterrupt
     if options.verbose:
         print(coefficient_report(build_model(data)), file=sys.stderr)
     _explain_status(result, options, started)
-    _note_limits(result, by_nodes=options.by_nodes and not _near_cap(result, options, started),
-                 scale_bound=data.objective == Objective.max_served_scale and not result.costed)
+    _note_limits(result, by_nodes=options.by_nodes and not _near_cap(result, options, started))
     if result.status.has_plan and result.model is not None:
         result.bindings = find_bindings(result.model, data)
         if options.shadow_prices and data.objective == Objective.min_tco and not result.interrupted:
@@ -404,9 +397,10 @@ def _near_cap(result: SolveResult, options: SolveOptions, started: float) -> boo
     return time.perf_counter() - started > options.time_limit_s - margin_s
 
 
-def _two_stage(data: ModelData, options: SolveOptions, started: float) -> SolveResult:
+def _two_stage(data: ModelData, options: SolveOptions, started: float,
+               start: Values | None = None) -> SolveResult:
     """min_tco in five stages sharing one time limit; the gap is measured against the best
-    lower bound of any stage.
+    lower bound of any stage. A `start` plan is the first best plan (max_served_scale's).
 
     (1) The LP relaxation: a lower bound in about a second on bench large, and a first plan by
     rounding its solution (`round_up`). A rounding that breaks a limit (power, racks, a quota,
@@ -439,6 +433,8 @@ def _two_stage(data: ModelData, options: SolveOptions, started: float) -> SolveR
     and returns the best plan so far."""
     state = _Stages(data, options, started)
     _warm_forkserver(data)
+    if start:
+        state.take(start)
     try:
         state.relaxation()
         if state.go_on() and state.full_child is None and state.concurrent():
@@ -562,9 +558,16 @@ class _Stages:
         self.build_seconds = time.perf_counter() - began
         if _big_fleet(self.data) and self.may_run_beside() and self.child_has_time():
             self.launch_full()
+        self.round_relaxation(relaxed, began)
+
+    def round_relaxation(self, relaxed: pyo.ConcreteModel, began: float,
+                         solver: _Highs | None = None, consolidated: bool = True) -> None:
+        """`relaxation` once the LP `relaxed` (built from `began`) is there; `solver`, one that
+        solved it before, re-solves it from its basis. Without `consolidated`, the rounded
+        plan keeps every system it was given."""
         if self.left() <= MIN_STAGE_SECONDS:  # handing the LP to HiGHS alone takes seconds
             return
-        solver = _highs(self.options)
+        solver = solver or _highs(self.options)
         data = self.data
         broken_before: dict[Limit, float] = {}
         for attempt in range(REPAIR_ROUNDS + 1):
@@ -583,7 +586,8 @@ class _Stages:
             round_up(relaxed, self.data)
             broken = limit_excess(relaxed, self.data)
             if not broken:
-                self._consolidated(relaxed)
+                if consolidated:
+                    self._consolidated(relaxed)
                 self.consider(relaxed, pyo.value(relaxed.cost))
                 return
             lowered = tighten(data, repair_steps(relaxed, self.data, broken, broken_before))
@@ -679,7 +683,7 @@ class _Stages:
                                     move_purchases=move_purchases)
             improved += better
         if improved:
-            self._take(values)
+            self.take(values)
 
     def _solve_period(self, model: pyo.ConcreteModel, start: Values, limit_s: float) -> Run:
         """One period's MIP (of the polish or the period relaxation) from `start`."""
@@ -702,7 +706,7 @@ class _Stages:
         if math.isfinite(bound):
             self.lower = max(self.lower, bound)
         if joined is not None:
-            self._take(joined)
+            self.take(joined)
 
     def full(self, share: float = 1.0) -> None:
         """The full MIP, for `share` of the time left: its bound can only raise the lower
@@ -763,7 +767,7 @@ class _Stages:
             return None
         return self._holding(values)
 
-    def _take(self, values: Values) -> None:
+    def take(self, values: Values) -> None:
         """Make the plan `values` the best when it is cheaper (`plan_cost`), in a model
         (`_holding`)."""
         if self._replaces_best(plan_cost(self.data, values)):
@@ -880,7 +884,8 @@ def _warm_start(start: Values, model: pyo.ConcreteModel) -> dict[int, float]:
     """`start` (a plan by variable name and index) for the variables of `model`, absent replica
     columns at 0: a complete MIP start for HiGHS; empty without a plan. Served rates above
     their bound (the demand) are cut to it: a plan may report what its replicas could serve,
-    and HiGHS drops a start that breaks a bound."""
+    and HiGHS drops a start that breaks a bound. A max_served_scale model's α comes from
+    `start`'s SCALE_KEY."""
     if not start:
         return {}
     values = {}
@@ -888,7 +893,13 @@ def _warm_start(start: Values, model: pyo.ConcreteModel) -> dict[int, float]:
         for index, var in getattr(model, name).items():
             value, upper = start.get((name, index), 0.0), var.ub
             values[id(var)] = value if upper is None else min(value, upper)
+    if hasattr(model, "alpha") and SCALE_KEY in start:
+        values[id(model.alpha)] = start[SCALE_KEY]
     return values
+
+
+SCALE_KEY = ("alpha", None)
+"""A max_served_scale start's α, beside its plan variables (`_warm_start`)."""
 
 
 CHILD_GRACE_S = 0.25
@@ -900,10 +911,11 @@ class _ChildMip:
     `compare` does) while this process goes on. A thread here reads what the child reports
     (HiGHS's bound and better plans as it goes, then its answer), so the child never blocks on
     a full pipe; `outcome` waits for the answer until CHILD_GRACE_S after the child's time
-    limit, then kills it and lets the last progress stand in for the answer."""
+    limit, then kills it and lets the last progress stand in for the answer. A `maximize`d
+    objective (max_served_scale's α) is better when higher, and its bound falls."""
 
     def __init__(self, data: ModelData, options: SolveOptions, start: Values,
-                 target: Any = None) -> None:
+                 target: Any = None, maximize: bool = False) -> None:
         context = forkserver_context()
         receive, send = context.Pipe(duplex=False)
         # the limit counts from now: starting the child (the forkserver's first start imports
@@ -913,7 +925,9 @@ class _ChildMip:
         ends_at = time.monotonic() + options.time_limit_s
         self.child = context.Process(target=target or _child_mip,
                                      args=(data, options, start, send, ends_at), daemon=True)
-        self.bound, self.objective = math.nan, math.inf
+        self.sign = -1.0 if maximize else 1.0
+        """+1 when the objective is minimized, -1 when maximized."""
+        self.bound, self.objective = math.nan, self.sign * math.inf
         self.plan: Values = {}
         self.answer: tuple[Run, Values] | None = None
         self.finished = threading.Event()
@@ -937,8 +951,9 @@ class _ChildMip:
                     self.answer = message[1:]
                     return
                 _, bound, better, values = message
-                self.bound = bound if math.isnan(self.bound) else max(self.bound, bound)
-                if values is not None and better < self.objective:
+                if math.isnan(self.bound) or self.sign * bound > self.sign * self.bound:
+                    self.bound = bound
+                if values is not None and self.sign * better < self.sign * self.objective:
                     self.objective, self.plan = better, values
         except (EOFError, OSError):
             return
@@ -973,7 +988,8 @@ class _ChildMip:
             return None
         status = Status.feasible if self.plan else Status.no_solution
         objective = self.objective if self.plan else math.nan
-        gap = _gap(objective, self.bound) if self.plan and math.isfinite(self.bound) else math.nan
+        gap = (_gap(self.sign * objective, self.sign * self.bound)
+               if self.plan and math.isfinite(self.bound) else math.nan)
         return Run(status, objective, self.bound, gap, interrupted), self.plan
 
 
@@ -1322,21 +1338,16 @@ def _note_unvalued(result: SolveResult) -> None:
                   "limit was used up (raise --time-limit)")
 
 
-def _note_limits(result: SolveResult, by_nodes: bool = False, scale_bound: bool = False) -> None:
+def _note_limits(result: SolveResult, by_nodes: bool = False) -> None:
     """A plan cut short (time limit, node limit, or Ctrl-C) says so in its notes, with its gap
-    and bound; `by_nodes`: node limits, not the clock, ended the stages; `scale_bound`: the
-    bound is max_served_scale's on α (its cost stage found no plan), not a cost."""
+    and bound; `by_nodes`: node limits, not the clock, ended the stages."""
     if not result.status.has_plan or result.status == Status.optimal:
         return
     why = ("interrupted (Ctrl-C)" if result.interrupted else
            "stopped at the node limit" if by_nodes else "stopped at the time limit")
     gap = f"{result.gap:.3%}" if math.isfinite(result.gap) else "unknown"
-    if not math.isfinite(result.bound):
-        bound = "bound unknown"
-    elif scale_bound:
-        bound = f"served scale at most {result.bound:,.4f}×"
-    else:
-        bound = f"lower bound {result.bound:,.4f} $M"
+    bound = (f"lower bound {result.bound:,.4f} $M" if math.isfinite(result.bound)
+             else "bound unknown")
     result.message = f"{why}: best plan found so far, gap {gap} ({bound})"
     _add_note(result, result.message)
 
@@ -1399,34 +1410,12 @@ def _explain_status(result: SolveResult, options: SolveOptions, started: float) 
         result.message = "HiGHS returned no usable solution"
 
 
-def _second_stage_min_cost(
-    model: pyo.ConcreteModel, result: SolveResult, options: SolveOptions
-) -> None:
-    """After maximizing α, hold α at its optimum (less the gap) and minimize cost."""
-    alpha = pyo.value(model.alpha)
-    model.objective.deactivate()
-    model.alpha_floor = pyo.Constraint(expr=model.alpha >= alpha * (1 - options.mip_gap) - 1e-9)
-    model.min_cost = pyo.Objective(expr=model.cost, sense=pyo.minimize)
-    status, objective, bound, gap, interrupted = _run(model, options)
-    result.interrupted |= interrupted
-    if status.has_plan:
-        result.status = Status.optimal if result.status == Status.optimal else result.status
-        result.objective, result.bound, result.gap = objective, bound, gap
-        result.served_scale = pyo.value(model.alpha)
-        result.costed = True
-
-
 DIAGNOSIS_LIMIT = SolveOptions(time_limit_s=20.0, mip_gap=0.01, shadow_prices=False)
 """The elastic re-solve only has to say what to relax: a 1% gap and 20 s are plenty, and a
 shortfall it overstates a little is still safe advice."""
 DIAGNOSIS_FLOOR_S = 1.0
 """The elastic re-solve gets at least this long even when the solve used up its time limit:
 an infeasible problem's diagnosis is its error message."""
-SCALE_STAGE_SHARE = 0.6
-"""Share of the time limit for maximizing the served scale; minimizing cost at that scale gets
-the rest (`solve`)."""
-
-
 def time_left(options: SolveOptions, started: float,
               floor_s: float = MIN_STAGE_SECONDS) -> SolveOptions:
     """`options` with the time limit cut to what is left of it since `started`

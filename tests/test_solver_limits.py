@@ -17,6 +17,7 @@ from types import SimpleNamespace
 import pytest
 from typer.testing import CliRunner
 
+import planner.scale as scale_module
 import planner.solve as solve_module
 from planner.cli import app
 from planner.coefficients import build_data
@@ -711,13 +712,13 @@ def test_max_served_scale_shares_its_time_limit_between_its_stages(solve_toy, mo
         return real_run(model, options, *args, **kw)
 
     monkeypatch.setattr(solve_module, "_run", recording_run)
+    monkeypatch.setattr(scale_module, "_run", recording_run)
     problem = toy_problem(objective="max_served_scale", systems=["toy-b"])
     problem["sites"][0]["power_mw"] = 0.1
     plan = solve_toy(problem, BOTH, time_limit_s=10, shadow_prices=False)
     assert plan.served_scale == pytest.approx(2.4)
-    first, second = limits[:2]
-    assert first <= 10 * solve_module.SCALE_STAGE_SHARE
-    assert second < 10  # what the first stage left, not the whole limit again
+    assert limits[0] <= 10 * scale_module.SCALE_STAGE_SHARE  # α's LP
+    assert limits[-1] < 10  # the cost stage gets what α's stages left, not the whole limit
 
 
 def test_no_mip_child_is_started_without_time_to_solve(monkeypatch) -> None:
@@ -903,15 +904,9 @@ def test_highs_reports_its_bound_at_every_interrupt_check(medium: Path) -> None:
     assert finite == sorted(finite) and finite[-1] <= run.bound + 1e-9
 
 
-@pytest.mark.parametrize("scale_bound, expected", [
-    (False, "stopped at the time limit: best plan found so far, gap 2.000% (lower bound "
-     "11.8600 $M)"),
-    # max_served_scale whose cost stage found no plan: the bound is on α, not in dollars
-    (True, "stopped at the time limit: best plan found so far, gap 2.000% (served scale at most "
-     "11.8600×)"),
-])
-def test_a_cut_short_note_names_what_its_bound_bounds(toy_data, scale_bound: bool,
-                                                       expected: str) -> None:
+def test_a_cut_short_note_names_its_gap_and_bound(toy_data) -> None:
+    expected = ("stopped at the time limit: best plan found so far, gap 2.000% (lower bound "
+                "11.8600 $M)")
     result = solve_module.SolveResult(Status.feasible, None, toy_data, 11.6, 11.86, 0.02)
-    solve_module._note_limits(result, scale_bound=scale_bound)
+    solve_module._note_limits(result)
     assert result.message == expected and result.data.notes[-1] == expected
