@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 
 import pyomo.environ as pyo
 
@@ -80,16 +81,19 @@ def _owned_path(data: ModelData, system: str, site: str, need: list[int]
     return path
 
 
-def consolidate(model: pyo.ConcreteModel, data: ModelData) -> int:
+def consolidate(model: pyo.ConcreteModel, data: ModelData,
+                stop: Callable[[], bool] = lambda: False) -> int:
     """Drop systems the model's integral plan (replicas and fleet, as `solve.round_up` leaves
     it) does not need, moving or dropping replicas as the module docstring says; rewrite its
     replicas, served rates and fleet. Returns how many systems were given back, summed over
-    periods. Cost minimization only (the demand is a constant)."""
+    periods. Cost minimization only (the demand is a constant). When `stop()` turns true (Ctrl-C,
+    the time limit) it ends after the system it is giving back: every step leaves a whole plan,
+    and on bench x-large at 2.9× its demand the steps took 6 s."""
     plan = _Plan(model, data)
     dropped = 0
     for i, p in enumerate(data.periods):
         for place in sorted(plan.places, key=lambda sl: (-plan.system_cost(sl, p), sl)):
-            while plan.need[place][i] > 0 and plan.shed_one(place, p):
+            while plan.need[place][i] > 0 and not stop() and plan.shed_one(place, p):
                 dropped += 1
     if dropped:
         plan.write(model)

@@ -48,16 +48,22 @@ from planner.solve import (
     _ChildMip,
     _Highs,
     _highs,
-    _load,
     _run,
     _Stages,
     _two_stage,
     _values,
     _warm_start,
+    _write,
     ctrl_c_pending,
     lp_relaxation,
 )
 
+CHEAPER_BY = 1e-3
+"""Stage 2 maximizes α − w·cost, w = CHEAPER_BY × α's LP bound ÷ the LP plan's cost: of the
+plans with the most α, a cheap one, for at most this share of α."""
+SCALE_REPAIR_ROUNDS = 8
+"""Re-solves of α's LP with the limits its rounding broke lowered (min_tco's stage stops at 3,
+where the MIP stages follow): α stays free, so each one has a plan, and bench large needed 4."""
 SCALE_STAGE_SHARE = 0.6
 """Share of the time limit for finding α (stages 1–3); the cheapest plan at that scale gets
 the rest. The rounding of stage 2 may take more when it has no plan yet: without one there is
@@ -137,12 +143,18 @@ class _ScaleSearch:
         bench x-large's 15)."""
         assert self.relaxed is not None
         began = time.perf_counter()
+        relaxed = self.relaxed
+        weight = CHEAPER_BY * self.bound / max(float(pyo.value(relaxed.cost)), 1e-9)
+        relaxed.objective.deactivate()
+        relaxed.cheaper = pyo.Objective(expr=relaxed.alpha - weight * relaxed.cost,
+                                        sense=pyo.maximize)
         ends_at = max(self.ends_at, self.started + self.options.time_limit_s - 2 * self.build_s)
         stages = _Stages(self.data, replace(self.options, time_limit_s=self.left(ends_at)), began)
-        stages.round_relaxation(self.relaxed, began, self.solver, consolidated=False)
+        stages.round_relaxation(relaxed, began, self.solver, consolidated=False,
+                                rounds=SCALE_REPAIR_ROUNDS)
         self.interrupted |= stages.interrupted
         if stages.best is not None:
-            self.offer(float(pyo.value(self.relaxed.alpha)), _values(self.relaxed))
+            self.offer(float(pyo.value(relaxed.alpha)), _values(relaxed))
 
     def mip(self) -> None:
         """Stage 3: α's MIP from the best plan so far; in a child process on a big fleet."""
@@ -152,7 +164,11 @@ class _ScaleSearch:
             return
         options = replace(self.options, time_limit_s=limit_s)
         if _big_fleet(self.data):
-            outcome = _ChildMip(self.data, options, start, maximize=True).outcome()
+            try:
+                outcome = _ChildMip(self.data, options, start, maximize=True).outcome()
+            except KeyboardInterrupt:  # before the child reported anything: keep stage 2's
+                self.interrupted = True
+                return
             if outcome is None:
                 return
             run, values = outcome
@@ -190,10 +206,13 @@ class _ScaleSearch:
         at_floor = scaled(data, floor)
         start = _served_at(at_floor, self.plan)
         # min_tco's stages take a build for the start and the LP's time before they improve
-        # on it: with less time left, the plan stays as stage 2 or 3 left it
+        # on it: with less time left, the plan stays as stage 2 or 3 left it, written into α's
+        # LP rather than a model built for it (1.4 s of a 2 s Ctrl-C on bench x-large)
         left_s = self.left(self.started + self.options.time_limit_s)
         if interrupted or left_s < self.build_s + self.lp_s:
-            result = SolveResult(Status.feasible, _load(at_floor, start), at_floor,
+            assert self.relaxed is not None  # stages 2 and 3 follow stage 1
+            _write(self.relaxed, start)
+            result = SolveResult(Status.feasible, self.relaxed, at_floor,
                                  plan_cost(at_floor, start), interrupted=interrupted)
         else:
             result = _two_stage(at_floor, self.options, self.started, start=start)

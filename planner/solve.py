@@ -400,7 +400,8 @@ def _near_cap(result: SolveResult, options: SolveOptions, started: float) -> boo
 def _two_stage(data: ModelData, options: SolveOptions, started: float,
                start: Values | None = None) -> SolveResult:
     """min_tco in five stages sharing one time limit; the gap is measured against the best
-    lower bound of any stage. A `start` plan is the first best plan (max_served_scale's).
+    lower bound of any stage. A `start` plan is the first best plan (max_served_scale's,
+    `planner.scale`).
 
     (1) The LP relaxation: a lower bound in about a second on bench large, and a first plan by
     rounding its solution (`round_up`). A rounding that breaks a limit (power, racks, a quota,
@@ -434,9 +435,10 @@ def _two_stage(data: ModelData, options: SolveOptions, started: float,
     state = _Stages(data, options, started)
     _warm_forkserver(data)
     if start:
-        state.take(start)
+        state.start_from(start)
     try:
-        state.relaxation()
+        if not state.interrupted:  # a Ctrl-C during the start's build
+            state.relaxation()
         if state.go_on() and state.full_child is None and state.concurrent():
             state.launch_full()
         if state.go_on():
@@ -556,21 +558,24 @@ class _Stages:
         began = time.perf_counter()
         relaxed = lp_relaxation(self.data)
         self.build_seconds = time.perf_counter() - began
-        if _big_fleet(self.data) and self.may_run_beside() and self.child_has_time():
+        if _big_fleet(self.data) and self.may_run_beside() and self.child_has_time() \
+                and not self.interrupted:
             self.launch_full()
         self.round_relaxation(relaxed, began)
 
     def round_relaxation(self, relaxed: pyo.ConcreteModel, began: float,
-                         solver: _Highs | None = None, consolidated: bool = True) -> None:
+                         solver: _Highs | None = None, consolidated: bool = True,
+                         rounds: int = REPAIR_ROUNDS) -> None:
         """`relaxation` once the LP `relaxed` (built from `began`) is there; `solver`, one that
         solved it before, re-solves it from its basis. Without `consolidated`, the rounded
-        plan keeps every system it was given."""
-        if self.left() <= MIN_STAGE_SECONDS:  # handing the LP to HiGHS alone takes seconds
+        plan keeps every system it was given; `rounds`: re-solves with lowered limits."""
+        # handing the LP to HiGHS alone takes seconds (x-large: 1.4 s), and cannot be stopped
+        if self.left() <= MIN_STAGE_SECONDS or self.interrupted:
             return
         solver = solver or _highs(self.options)
         data = self.data
         broken_before: dict[Limit, float] = {}
-        for attempt in range(REPAIR_ROUNDS + 1):
+        for attempt in range(rounds + 1):
             run = _run(relaxed, self._options(), solver=solver)
             if attempt and run.status == Status.error and not run.interrupted:
                 # HiGHS can end a re-solve from its basis in "unknown" (bench large with seed
@@ -598,10 +603,11 @@ class _Stages:
             lower_limits(relaxed, data)
 
     def _consolidated(self, rounded: pyo.ConcreteModel) -> None:
-        """`consolidate` the rounded plan in `rounded`; back to the rounded plan if that
-        breaks a limit or saves nothing."""
+        """`consolidate` the rounded plan in `rounded`, until Ctrl-C or the time limit; back
+        to the rounded plan if that breaks a limit or saves nothing."""
         kept, cost = _values(rounded), pyo.value(rounded.cost)
-        if not consolidate(rounded, self.data):
+        if not consolidate(rounded, self.data,
+                           stop=lambda: self.interrupted or self.left() <= MIN_STAGE_SECONDS):
             return  # nothing given back: the model still holds the rounded plan
         if not limit_excess(rounded, self.data) and pyo.value(rounded.cost) < cost:
             return
@@ -766,6 +772,15 @@ class _Stages:
         if not run.status.has_plan or not self._replaces_best(run.objective):
             return None
         return self._holding(values)
+
+    def start_from(self, values: Values) -> None:
+        """Make the plan `values` the best, consolidated (`_consolidated`): a plan of a larger
+        demand (max_served_scale's, which has more than its scale's floor) gives back what
+        that floor does not need."""
+        self.take(values)
+        if self.best is not None and self.best.model is not None:
+            self._consolidated(self.best.model)
+            self.best.objective = pyo.value(self.best.model.cost)
 
     def take(self, values: Values) -> None:
         """Make the plan `values` the best when it is cheaper (`plan_cost`), in a model

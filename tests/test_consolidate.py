@@ -37,6 +37,14 @@ def test_a_replica_beyond_the_demand_goes_with_its_system(write_problem) -> None
     assert pyo.value(model.cost) == pytest.approx(before - 0.1)  # one $100k system
 
 
+def test_a_consolidation_told_to_stop_gives_back_no_more(write_problem) -> None:
+    # Ctrl-C or the time limit: on bench x-large at 2.9× its demand consolidating took 6 s
+    data = _data(write_problem, 8000, candidate("toy-a", 1000, accelerators=1))
+    model = _plan(data, {(0, "dc1"): 9})
+    assert consolidate(model, data, stop=lambda: True) == 0
+    assert (model.x[0, "dc1", "p1"].value, model.n["toy-a", "dc1", "p1"].value) == (9, 2)
+
+
 def test_replicas_move_to_room_on_systems_already_counted(write_problem) -> None:
     # 6 replicas at dc1 and 2 at dc2, one system each: dc2's (with its colocation fee) goes,
     # its 2 replicas fill dc1's system
