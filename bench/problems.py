@@ -136,11 +136,15 @@ def _site(i: int, kind: str, mw: float, rng: random.Random, periods: list[str]) 
     return site
 
 
-def write_problem(family: Family, directory: Path, demand_scale: float = 1.0) -> Path:
-    """Write the problem file of `family` into `directory`; returns its path."""
+def write_problem(family: Family, directory: Path, demand_scale: float = 1.0,
+                  objective: str = "min_tco") -> Path:
+    """Write the problem file of `family` into `directory`, with `objective`; returns its
+    path."""
     path = directory / f"bench-{family.name}.yaml"
-    path.write_text(yaml.safe_dump(problem_dict(family, demand_scale), sort_keys=False,
-                                   width=100))
+    problem = problem_dict(family, demand_scale)
+    if objective != "min_tco":
+        problem["objective"] = objective
+    path.write_text(yaml.safe_dump(problem, sort_keys=False, width=100))
     return path
 
 

@@ -11,11 +11,13 @@ share of time spent building Pyomo models versus inside HiGHS, and the wall time
 
     .venv/bin/python bench/run.py [--families small,medium] [--time-limit 60] [--gap 0.001]
                                   [--demand-scale 1,10] [--seed 3,14] [--shadow-prices]
-                                  [--performance] [--json]
+                                  [--objective max_served_scale] [--performance] [--json]
 
 `--demand-scale` runs each family at each listed multiple of its demand (site power and racks
 follow it; the cloud quota does not), one row each, labelled `large ×10`; `--seed` draws each
 family's demand and sites from each listed seed instead of the family's own (`large s14`).
+`--objective max_served_scale` asks each family for the largest multiple of its demand its
+limits serve; the table adds that scale and its proven upper bound.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ COLUMNS = [
     ("build_share", "build/solve", "{:.0%}"), ("peak_mb", "peak MB", "{:,.0f}"),
     ("child_mb", "child MB", "{:,.0f}"),
 ]
+SCALE_COLUMNS = [("served_scale", "scale", "{:.4f}"), ("scale_bound", "at most", "{:.4f}")]
+"""With `--objective max_served_scale`: the scale served and its upper bound."""
 
 
 class DescendantPeak:
@@ -104,9 +108,10 @@ def _hwm_kb(pid: int) -> float:
 
 
 def run_family(name: str, time_limit: float, gap: float, shadow_prices: bool,
-               demand_scale: float = 1.0, seed: int | None = None) -> dict[str, Any]:
+               demand_scale: float = 1.0, seed: int | None = None,
+               objective: str = "min_tco") -> dict[str, Any]:
     """Run one family, its demand times `demand_scale`, drawn from `seed` (None: the
-    family's), in this process; returns its row."""
+    family's), with `objective`, in this process; returns its row."""
     import pyomo.environ as pyo
 
     import planner.solve as solve_module
@@ -130,7 +135,7 @@ def run_family(name: str, time_limit: float, gap: float, shadow_prices: bool,
     row: dict[str, Any] = {"family": _label(name, demand_scale, seed)}
     family = FAMILIES[name] if seed is None else replace(FAMILIES[name], seed=seed)
     with tempfile.TemporaryDirectory() as tmp, DescendantPeak() as children:
-        path = write_problem(family, Path(tmp), demand_scale)
+        path = write_problem(family, Path(tmp), demand_scale, objective)
         t0 = time.perf_counter()
         inputs = load_problem(path)
         t1 = time.perf_counter()
@@ -152,6 +157,7 @@ def run_family(name: str, time_limit: float, gap: float, shadow_prices: bool,
         solve_s=solve_s, highs_s=solve_s - building["s"],
         solve_builds=building["calls"], total_s=t5 - t0, status=result.status.value,
         gap=result.gap, objective_musd=result.objective, bound_musd=result.bound,
+        served_scale=result.served_scale, scale_bound=result.scale_bound,
         build_share=building["s"] / max(t5 - t0, 1e-9),
         peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         child_mb=None if children.peak_kb is None else children.peak_kb / 1024,
@@ -191,10 +197,12 @@ def help_seconds() -> float:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    cells = [[label for _, label, _ in COLUMNS]]
+    columns = COLUMNS + (SCALE_COLUMNS if any(r.get("served_scale") is not None for r in rows)
+                         else [])
+    cells = [[label for _, label, _ in columns]]
     for row in rows:
-        cells.append([_fmt(row.get(key), fmt) for key, _, fmt in COLUMNS])
-    widths = [max(len(r[i]) for r in cells) for i in range(len(COLUMNS))]
+        cells.append([_fmt(row.get(key), fmt) for key, _, fmt in columns])
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     for j, r in enumerate(cells):
         print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths,
                                                                                      strict=True))))
@@ -227,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also value binding limits by re-solving (planner solve's default)")
     parser.add_argument("--performance", action="store_true",
                         help="also run bench/bench_performance.py")
+    parser.add_argument("--objective", choices=["min_tco", "max_served_scale"], default="min_tco",
+                        help="the families' objective")
     parser.add_argument("--json", action="store_true", help="print rows as JSON lines")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -243,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--seed: expected integers like 3,14, found {args.seed!r}")
     if args.one:
         row = run_family(args.one, args.time_limit, args.gap, args.shadow_prices, scales[0],
-                         seeds[0])
+                         seeds[0], args.objective)
         print(json.dumps(row))
         return 0
     names = [n.strip() for n in args.families.split(",") if n.strip()]
@@ -251,12 +261,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown families {unknown}; known: {', '.join(FAMILIES)}")
     print(f"planner benchmark: time limit {args.time_limit:g} s, gap {args.gap:g}, "
-          f"{os.cpu_count()} CPUs, shadow prices {'on' if args.shadow_prices else 'off'}",
-          flush=True)
+          f"{os.cpu_count()} CPUs, shadow prices {'on' if args.shadow_prices else 'off'}"
+          + ("" if args.objective == "min_tco" else f", objective {args.objective}"), flush=True)
     rows = []
     for name, scale, seed in [(n, x, s) for n in names for x in scales for s in seeds]:
         cmd = [sys.executable, __file__, "--one", name, "--time-limit", str(args.time_limit),
-               "--gap", str(args.gap), "--demand-scale", repr(scale)] + (
+               "--gap", str(args.gap), "--demand-scale", repr(scale),
+               "--objective", args.objective] + (
                    ["--shadow-prices"] if args.shadow_prices else []) + (
                    [] if seed is None else ["--seed", str(seed)])
         done = subprocess.run(cmd, capture_output=True, text=True)

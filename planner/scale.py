@@ -217,6 +217,7 @@ class _ScaleSearch:
         else:
             result = _two_stage(at_floor, self.options, self.started, start=start)
         result.data, result.served_scale = replace(data, notes=result.data.notes), floor
+        result.scale_bound = self.bound
         if not self.proven():
             result.status = Status.feasible
             _add_note(result, f"served scale {floor:,.4f}× is not proven the largest: at most "

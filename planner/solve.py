@@ -111,6 +111,8 @@ class SolveResult:
     seconds: float = 0.0
     served_scale: float | None = None
     """α of max_served_scale."""
+    scale_bound: float | None = None
+    """max_served_scale: the upper bound on α proven (`planner.scale`)."""
     message: str = ""
     diagnosis: list[str] = field(default_factory=list)
     """For infeasible problems: what to relax and by how much."""
