@@ -359,7 +359,7 @@ def compare(
 ) -> None:
     """The optimal fleet of each vendor (or system) and the mixed optimum, side by side."""
     from planner.compare import INTERRUPTED, compare_frame, outcome_row, run_compare, variants
-    from planner.report import tables_to_csv, to_json, write_atomically
+    from planner.report import frame_csv, tables_to_csv, to_json, write_atomically
 
     overrides = _overrides(power_budget, demand, vendor, system)
     total = len(variants(problem, by.value, overrides))
@@ -385,7 +385,7 @@ def compare(
     if format == Format.json:
         sys.stdout.write(to_json(payload))
     elif format == Format.csv:
-        sys.stdout.write(frame.to_csv(index=False, lineterminator="\n", float_format="%.6g"))
+        sys.stdout.write(frame_csv(frame))
     else:
         from planner.report import print_compare
 
@@ -416,7 +416,7 @@ def sweep(
     quiet: QuietOpt = False,
 ) -> None:
     """What-ifs: one solve per point of a grid of parameter values; a table and a chart."""
-    from planner.report import tables_to_csv, to_json, write_atomically
+    from planner.report import frame_csv, tables_to_csv, to_json, write_atomically
     from planner.sweep import INTERRUPTED, grid, parse_set, run_sweep, sweep_chart, sweep_rows
 
     axes = [parse_set(s) for s in sets]
@@ -444,7 +444,7 @@ def sweep(
     if format == Format.json:
         sys.stdout.write(to_json({"rows": rows}))
     elif format == Format.csv:
-        sys.stdout.write(frame.to_csv(index=False, lineterminator="\n", float_format="%.6g"))
+        sys.stdout.write(frame_csv(frame))
     else:
         from planner.report import print_sweep
 
@@ -515,7 +515,9 @@ def estimate(
         rows = table.to_dict(orient="records")
         sys.stdout.write(to_json({"rows": rows}))
     elif format == Format.csv:
-        sys.stdout.write(table.to_csv(index=False, lineterminator="\n", float_format="%.6g"))
+        from planner.report import frame_csv
+
+        sys.stdout.write(frame_csv(table))
     else:
         from rich.table import Table
 
@@ -573,7 +575,9 @@ def calibrate(
                                   "worst_abs_error": result.worst_abs_error,
                                   "rows": table.to_dict(orient="records")}))
     elif format == Format.csv:
-        sys.stdout.write(table.to_csv(index=False, lineterminator="\n", float_format="%.6g"))
+        from planner.report import frame_csv
+
+        sys.stdout.write(frame_csv(table))
     else:
         out.print(table.to_string(index=False))
         out.print(f"median |error| {result.median_abs_error:.1%}, worst {result.worst_abs_error:.1%}"

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from planner.cli import app
+from tests.conftest import REPO
 
 runner = CliRunner()
 
@@ -90,6 +91,16 @@ def test_out_writes_every_table(toy_file, tmp_path):
     assert names == ["costs.csv", "demand.csv", "deployments.csv", "fleet.csv", "plan.json",
                      "sites.csv", "summary.csv"]
     assert json.loads((out / "plan.json").read_text())["status"] == "optimal"
+
+
+def test_csv_money_is_exact_to_the_cent(tmp_path):
+    # six significant digits printed the default plan's $30,294,309.17 as 3.02943e+07
+    problem = REPO / "problems" / "chat-single-site.yaml"
+    plan = json.loads(runner.invoke(app, ["solve", str(problem), "--format", "json"]).stdout)
+    csv = runner.invoke(app, ["solve", str(problem), "--format", "csv"]).stdout
+    total = next(line for line in csv.splitlines() if line.startswith("total_tco_usd,"))
+    assert "e+" not in total
+    assert float(total.split(",")[1]) == pytest.approx(plan["objective_usd"], abs=0.01)
 
 
 def test_failed_run_leaves_previous_results_intact(toy_file, tmp_path):
