@@ -8,16 +8,19 @@ The stages share one time limit; α's get SCALE_STAGE_SHARE of it, the cost stag
    the limits the rounding breaks lowered by the overshoot in the LP, which is re-solved from
    its basis (`round_relaxation`). With α free, a lowered limit only lowers α, never leaves
    the LP without a plan, so this ends with a plan: the LP's α at the lowered limits, a lower
-   bound on α. Bench large: 2.503 against the LP's 2.722 in 1.2 s; bench x-large: 2.904 against
-   3.067. (Probing min_tco at fixed scales below the LP's α instead found no plan within 4% of
-   it on x-large, at 3–5 s a probe.)
-3. α's MIP from the best probe: in a child process on a big fleet, killed at its time, because
+   bound on α. The LP here maximizes α less a small weight on cost (CHEAPER_BY), which picks
+   a cheap plan among those with the most α: on bench x-large $457M instead of $662M, at 2.923
+   instead of 2.904. Bench large: 2.479 against the LP's 2.722 in 0.8 s; bench x-large: 2.923
+   against 3.067 in 5 s. (Probing min_tco at fixed scales below the LP's α instead found no
+   plan within 4% of it on x-large, at 3–5 s a probe.)
+3. α's MIP from stage 2's plan: in a child process on a big fleet, killed at its time, because
    HiGHS does not keep to its limit in the root of this MIP (bench x-large: 46 s against a
    9 s limit, without a single interrupt check for 39 s of it); in this process otherwise.
-   Alone, from no start, HiGHS ended bench large's α at 0.0035 of the probes' 1.3 at 15 s.
+   Alone, from no start, HiGHS ended bench large's α at 0.0035 at 15 s.
 4. The cheapest plan at α × (1 − gap): min_tco at that demand (`solve._two_stage`), from α's
-   plan. Minimizing cost with α ≥ a floor is min_tco at the floor: cost never falls as α
-   rises (more demand, more replicas), so α sits at its floor.
+   plan consolidated (it serves more than the floor). Minimizing cost with α ≥ a floor is
+   min_tco at the floor: cost never falls as α rises (more demand, more replicas), so α sits
+   at its floor. With less time left than stage 1 took, α's plan is the plan.
 
 The plan's served scale is that floor; it is proven the largest (within the gap) only when α's
 bound says so, and a note says how far it may be from the largest otherwise.

@@ -158,10 +158,10 @@ class _Highs(Highs):
         super().__init__(**kwds)
         self.warm_start = start
         self.progress = progress
-        self.ends_at = ends_at
-        """When the run must end (`time.perf_counter()`), handing the model over included."""
         """Called at HiGHS's MIP interrupt checks (its bound) and with every better plan
         (`Progress`)."""
+        self.ends_at = ends_at
+        """When the run must end (`time.perf_counter()`), handing the model over included."""
         self.asked_to_stop = False
         """Ctrl-C came during the last run (HiGHS stopped, or had just finished)."""
 
