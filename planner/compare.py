@@ -231,6 +231,7 @@ ROW_METRICS = [
     "usd_per_million_output_tokens", "accelerators", "systems", "racks", "peak_power_kw",
     "output_tokens_per_s_per_accelerator", "output_tokens_per_s_per_system",
     "output_tokens_per_s_per_rack", "output_tokens_per_s_per_mw", "usd_per_accelerator_hour",
+    "served_scale",
 ]
 
 
@@ -255,6 +256,7 @@ def outcome_row(outcome: Outcome) -> dict[str, Any]:
         "output_tokens_per_s_per_rack": _num(m["output_tokens_per_s_per_rack"]),
         "output_tokens_per_s_per_mw": _num(m["output_tokens_per_s_per_mw"]),
         "usd_per_accelerator_hour": _num(m["usd_per_accelerator_hour"]),
+        "served_scale": _num(plan.served_scale),  # max_served_scale: how much each fleet serves
         "mip_gap": _num(plan.mip_gap),
         "configurations": configurations(plan),
     })

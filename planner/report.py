@@ -241,18 +241,23 @@ def print_compare(outcomes: list[Any], by: str, console: Console) -> None:
     from planner.compare import outcome_row
 
     table = Table(title=f"Optimal fleet per {by} (and the mixed optimum)", title_justify="left")
-    for col in ("fleet", "status", "TCO", "$/M out tok", "$/acc-h", "accel.", "systems", "racks",
-                "peak MW", "tok/s/acc", "tok/s/system", "tok/s/rack", "tok/s/MW"):
+    # max_served_scale: how much of the demand mix each fleet serves comes first
+    scaled = any(o.plan is not None and o.plan.served_scale is not None for o in outcomes)
+    columns = ["fleet", "status", *(["scale"] if scaled else []), "TCO", "$/M out tok", "$/acc-h",
+               "accel.", "systems", "racks", "peak MW", "tok/s/acc", "tok/s/system",
+               "tok/s/rack", "tok/s/MW"]
+    for col in columns:
         table.add_column(col, justify="left" if col in ("fleet", "status") else "right")
     notes = []
     for o in outcomes:
         r = outcome_row(o)
         if o.plan is None:
-            table.add_row(o.label, o.status, *["-"] * 11)
+            table.add_row(o.label, o.status, *["-"] * (len(columns) - 2))
             notes.append(f"{o.label}: {o.reason}")
             continue
         table.add_row(
-            o.label, r["status"], format_usd(r["tco_usd"]["total"]),
+            o.label, r["status"], *([f"{r['served_scale']:,.3f}×"] if scaled else []),
+            format_usd(r["tco_usd"]["total"]),
             f"${r['usd_per_million_output_tokens']:,.3f}", f"${r['usd_per_accelerator_hour']:,.2f}",
             f"{r['accelerators']:,.0f}", f"{r['systems']:,.0f}", f"{r['racks']:,.0f}",
             f"{r['peak_power_kw'] / 1000:,.2f}",
@@ -272,8 +277,9 @@ def print_compare(outcomes: list[Any], by: str, console: Console) -> None:
 def print_sweep(frame: pd.DataFrame, axes: list[str], console: Console) -> None:
     """One row per grid point."""
     table = Table(title="Sweep", title_justify="left")
-    columns = [*axes, "status", "total_tco_usd", "usd_per_million_output_tokens", "accelerators",
-               "peak_power_mw", "mix"]
+    columns = [*axes, "status", *(["served_scale"] if "served_scale" in frame.columns else []),
+               "total_tco_usd", "usd_per_million_output_tokens", "accelerators", "peak_power_mw",
+               "mix"]
     for col in columns:
         table.add_column(col.replace("_", " "), justify="left" if col in ("status", "mix") else "right")
     for row in frame.to_dict(orient="records"):

@@ -164,6 +164,8 @@ def run_sweep(
                 mix=", ".join(sorted(set(plan.fleet["system"]))),
                 mip_gap=plan.mip_gap,
             )
+            if plan.served_scale is not None:  # max_served_scale: how much each point serves
+                row["served_scale"] = plan.served_scale
         rows.append(row)
         if on_done:
             on_done(row)

@@ -69,6 +69,27 @@ def test_compare_by_vendor_json(toy_file):
     assert rows[0]["tco_usd"]["total"] <= min(r["tco_usd"]["total"] for r in rows[1:]) + 1e-6
 
 
+def test_compare_and_sweep_of_a_served_scale_show_the_scale(toy_file, tmp_path):
+    # max_served_scale: how much each fleet serves is the answer, not only what it costs
+    problem = yaml.safe_load(toy_file.read_text())
+    problem["objective"] = "max_served_scale"
+    path = tmp_path / "scale.yaml"
+    path.write_text(yaml.safe_dump(problem))
+    result = runner.invoke(app, ["compare", str(path), "--by", "system", "--format", "json",
+                                 "--workers", "1"])
+    assert result.exit_code == 0, result.stderr
+    rows = {r["fleet"]: r for r in json.loads(result.stdout)["rows"]}
+    assert rows["toy-rack"]["served_scale"] is None  # infeasible: no fleet
+    scales = [r["served_scale"] for r in rows.values() if r["status"] != "infeasible"]
+    assert all(s > 0 for s in scales)
+    assert rows[MIXED]["served_scale"] >= max(scales) * (1 - 2e-3)  # within both gaps
+    table = runner.invoke(app, ["compare", str(path), "--by", "system", "--workers", "1"])
+    assert "scale" in table.stdout and f"{rows[MIXED]['served_scale']:,.3f}×" in table.stdout
+    frame = run_sweep(path, [parse_set("sites.dc1.power_mw=1,2")], Overrides(), EXACT)
+    small, large = frame["served_scale"]
+    assert 0 < small < large  # more power serves more
+
+
 def test_parallel_compare_matches_serial(toy_file):
     serial = run_compare(toy_file, "system", Overrides(), EXACT, workers=1)
     parallel = run_compare(toy_file, "system", Overrides(), EXACT, workers=2)
