@@ -89,3 +89,47 @@ def test_mip_matches_enumeration(seed, tmp_path, solve_toy):
     # the enumeration stops at N_MAX per type; every optimum here stays below it
     assert plan.fleet["systems"].max() <= N_MAX
     assert plan.tco_usd["total"] == pytest.approx(expected, rel=1e-9)
+
+
+def _brute_force_scale(systems, rows, demand, power_kw, racks, rack_power_kw=40, rack_units=42):
+    """The largest served scale of any fleet within power and racks, and the cheapest fleet
+    that serves it: (scale, price)."""
+    a, b = systems
+    per_rack = {s["id"]: min(rack_power_kw // s["power_kw_max"], rack_units // s["rack_units"])
+                for s in systems}
+    fleets = []
+    for na in range(N_SCALE + 1):
+        for nb in range(N_SCALE + 1):
+            if na * a["power_kw_max"] + nb * b["power_kw_max"] > power_kw + 1e-9:
+                continue
+            if sum(math.ceil(n / per_rack[s["id"]]) if n else 0
+                   for n, s in ((na, a), (nb, b))) > racks:
+                continue
+            cap = _best_capacity(rows, "bf-a", 8 * na) + _best_capacity(rows, "bf-b", 8 * nb)
+            fleets.append((cap / demand, na * a["price_usd"] + nb * b["price_usd"]))
+    scale = max(s for s, _ in fleets)
+    return scale, min(price for s, price in fleets if s >= scale * (1 - 1e-9))
+
+
+N_SCALE = 16
+"""Enough systems per type for every instance whose power is at most 120 kW (8 kW or more
+each)."""
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_served_scale_matches_enumeration(seed, tmp_path, solve_toy):
+    # max_served_scale (`planner.scale`): the largest scale any fleet within the limits serves,
+    # and the cheapest fleet at it
+    systems, rows, demand, power_kw, racks = _instance(seed)
+    if power_kw > 120:
+        pytest.skip("power for more systems than the enumeration tries")
+    catalog = tmp_path / "bf.yaml"
+    catalog.write_text(yaml.safe_dump({"systems": systems}))
+    problem = toy_problem(systems=["bf-a", "bf-b"], catalog=[str(TOY_CATALOG), str(catalog)],
+                          objective="max_served_scale")
+    problem["sites"][0].update(power_mw=power_kw / 1000, racks=racks)
+    problem["workloads"][0]["demand"] = {"p1": demand}
+    scale, price = _brute_force_scale(systems, rows, demand, power_kw, racks)
+    plan = solve_toy(problem, candidates(*rows), shadow_prices=False)
+    assert plan.served_scale == pytest.approx(scale, rel=1e-6)
+    assert plan.tco_usd["total"] == pytest.approx(price, rel=1e-9)
