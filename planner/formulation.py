@@ -330,8 +330,8 @@ def cost_expression(m: pyo.ConcreteModel, d: ModelData) -> object:
 
 
 def add_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
-    """min_tco: minimize discounted cost. max_served_scale: maximize α (a second, cost-minimizing
-    stage is run by `solve`). Elastic: + penalties on every slack."""
+    """min_tco: minimize discounted cost. max_served_scale: maximize α (`planner.scale` then
+    finds the cheapest plan at that scale). Elastic: + penalties on every slack."""
     m.cost = pyo.Expression(expr=cost_expression(m, d))
     if d.budget_musd is not None:
         if m.elastic:
