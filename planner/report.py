@@ -25,8 +25,11 @@ def to_json(payload: Mapping[str, Any]) -> str:
 
 def plan_tables(plan: Plan) -> dict[str, pd.DataFrame]:
     """The tables `--out` writes and `--format csv` prints."""
+    # max_served_scale: the scale served is the answer, first
+    scale = [] if plan.served_scale is None else [{"metric": "served_scale",
+                                                   "value": plan.served_scale}]
     summary = pd.DataFrame(
-        [{"metric": k, "value": v} for k, v in plan.metrics.items()]
+        scale + [{"metric": k, "value": v} for k, v in plan.metrics.items()]
         + [{"metric": f"tco_{k}_usd", "value": v} for k, v in plan.tco_usd.items()]
     )
     return {

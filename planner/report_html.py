@@ -842,10 +842,15 @@ def compare_html(outcomes: list[Outcome], by: str) -> str:
                       if candidate_tables else None)
     chosen = (pd.concat([p.deployments for p in plans], ignore_index=True)
               .drop_duplicates(subset=_CURVE_KEY) if plans else pd.DataFrame())
+    scaled = any(r.get("served_scale") is not None for r in rows)  # max_served_scale
     charts = _charts_or_note([
         (f"Optimal fleet per {by}",
-         "Each bar is the cheapest fleet restricted to that " + by + " on the same demand, power "
-         "and space; 'mixed' may combine all. Fleets without a plan are listed with their reason.",
+         ("Each bar is the fleet restricted to that " + by + " that serves the most of the demand "
+          "mix on the same power and space, at the least cost for that; "
+          if scaled else
+          "Each bar is the cheapest fleet restricted to that " + by + " on the same demand, power "
+          "and space; ")
+         + "'mixed' may combine all. Fleets without a plan are listed with their reason.",
          lambda: _compare_bars(outcomes, rows, palette)),
         ("Total cost by component", "Discounted over the horizon.", lambda: _compare_costs(outcomes)),
         ("Throughput vs interactivity",
@@ -865,6 +870,7 @@ def compare_html(outcomes: list[Outcome], by: str) -> str:
         table_rows.append([
             name, html.escape(f"{r['status']}" + (f" ({_gap(r.get('mip_gap'))})"
                                                   if _gap(r.get("mip_gap")) else "")),
+            *([f"{r['served_scale']:,.3f}×"] if scaled else []),
             _usd(r["tco_usd"]["total"]), _usd_per_m(r["usd_per_million_output_tokens"]),
             f"${r['usd_per_accelerator_hour']:,.2f}" if _isnum(r["usd_per_accelerator_hour"]) else "–",
             _count(r["accelerators"]), _count(r["systems"]), _count(r["racks"]),
@@ -875,7 +881,8 @@ def compare_html(outcomes: list[Outcome], by: str) -> str:
         classes.append("")
     compare_table = _table(
         f"Comparison per {by}",
-        [("fleet", False), ("status", False), ("TCO", True), ("$/M out tok", True),
+        [("fleet", False), ("status", False), *([("scale", True)] if scaled else []),
+         ("TCO", True), ("$/M out tok", True),
          ("$/acc-h", True), ("accel.", True), ("systems", True), ("racks", True),
          ("peak MW", True), ("tok/s/acc", True), ("tok/s/rack", True), ("tok/s/MW", True)],
         table_rows, row_classes=classes, raw_cells=True)

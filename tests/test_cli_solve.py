@@ -103,6 +103,15 @@ def test_csv_money_is_exact_to_the_cent(tmp_path):
     assert float(total.split(",")[1]) == pytest.approx(plan["objective_usd"], abs=0.01)
 
 
+def test_csv_of_a_served_scale_carries_the_scale():
+    # the answer to "how much can this hall serve" was only in the JSON
+    problem = REPO / "problems" / "site-capacity.yaml"
+    plan = json.loads(runner.invoke(app, ["solve", str(problem), "--format", "json"]).stdout)
+    csv = runner.invoke(app, ["solve", str(problem), "--format", "csv"]).stdout
+    line = next(line for line in csv.splitlines() if line.startswith("served_scale,"))
+    assert float(line.split(",")[1]) == pytest.approx(plan["served_scale"], abs=1e-6)
+
+
 def test_failed_run_leaves_previous_results_intact(toy_file, tmp_path):
     out = tmp_path / "plan"
     assert runner.invoke(app, ["solve", str(toy_file), "--out", str(out)]).exit_code == 0

@@ -140,6 +140,20 @@ def test_compare_page_keeps_the_infeasible_row_and_its_reason(outcomes):
     assert compare_html(outcomes, "system") == page
 
 
+def test_compare_page_of_served_scales_shows_each_scale(solve_toy):
+    # max_served_scale: each fleet serves its own multiple of the demand, not the same demand
+    problem = toy_problem(objective="max_served_scale")
+    problem["sites"][0]["power_mw"] = 0.1
+    both = candidates(candidate("toy-a", 1000), candidate("toy-b", 1200))
+    outcomes = [Outcome(MIXED, solve_toy(problem, both)),
+                Outcome("toy-a", solve_toy(problem, candidates(candidate("toy-a", 1000))))]
+    page = compare_html(outcomes, "system")
+    assert "<th class=\"n\">scale</th>" in page and "serves the most of the demand mix" in page
+    for o in outcomes:
+        assert f"{o.plan.served_scale:,.3f}×" in page
+    assert "cheapest fleet restricted" not in page
+
+
 def test_compare_page_when_no_fleet_has_a_plan():
     page = compare_html([Outcome(MIXED, None, "no plan at all", "infeasible"),
                          Outcome("toy-b", None, REASON, "infeasible")], "vendor")
