@@ -162,11 +162,12 @@ class _ScaleSearch:
     def mip(self) -> None:
         """Stage 3: α's MIP from the best plan so far; in a child process on a big fleet."""
         start = {**self.plan, SCALE_KEY: self.alpha} if self.plan is not None else {}
-        limit_s = self.left() - (CHILD_GRACE_S if _big_fleet(self.data) else 0.0)
+        in_child = _big_fleet(self.data)
+        limit_s = self.left() - (CHILD_GRACE_S if in_child else 0.0)
         if limit_s <= MIN_STAGE_SECONDS:
             return
         options = replace(self.options, time_limit_s=limit_s)
-        if _big_fleet(self.data):
+        if in_child:
             try:
                 outcome = _ChildMip(self.data, options, start, maximize=True).outcome()
             except KeyboardInterrupt:  # before the child reported anything: keep stage 2's
