@@ -1,7 +1,7 @@
 """max_served_scale: the largest α such that α × every workload's demand can be served within
 the limits, then the cheapest plan that serves that scale.
 
-The stages share one time limit; α's get SCALE_STAGE_SHARE of it, the cost stage the rest.
+The stages share one time limit; α's (1–4) get SCALE_STAGE_SHARE of it, the cost stage the rest.
 
 1. α's LP relaxation: an upper bound on α.
 2. The LP's plan rounded as `solve._Stages` rounds min_tco's: replicas and systems up, and
@@ -11,13 +11,21 @@ The stages share one time limit; α's get SCALE_STAGE_SHARE of it, the cost stag
    bound on α. The LP here maximizes α less a small weight on cost (CHEAPER_BY), which picks
    a cheap plan among those with the most α: on bench x-large $457M instead of $662M, at 2.923
    instead of 2.904. Bench large: 2.479 against the LP's 2.722 in 0.8 s; bench x-large: 2.923
-   against 3.067 in 5 s. (Probing min_tco at fixed scales below the LP's α instead found no
-   plan within 4% of it on x-large, at 3–5 s a probe.)
-3. α's MIP from stage 2's plan: in a child process on a big fleet, killed at its time, because
-   HiGHS does not keep to its limit in the root of this MIP (bench x-large: 46 s against a
-   9 s limit, without a single interrupt check for 39 s of it); in this process otherwise.
+   against 3.067 in 5 s. Stage 2 always ends with a plan, which stage 3 cannot promise.
+3. Probes between that α and α's bound, by bisection: min_tco's LP at a fixed scale, rounded
+   and repaired as min_tco's first stage does (`_Stages.round_relaxation`); a probe that ends
+   with a plan proves its scale. With the demand fixed, the repaired LP places the replicas
+   differently from stage 2's, whose α falls at every repair: on bench large stage 2 ends at
+   2.479, the probes at 2.555 (0.9–2.0 s each), where α's MIP had reached 2.547 in 60 s. On
+   bench x-large they find nothing above stage 2's 2.92 (7 s a probe). A failed probe proves
+   nothing; the bisection stops when its bracket is within PROBE_BRACKET of α, after
+   MAX_PROBES probes, or when less time is left than PROBE_MARGIN × the longest probe.
+4. α's MIP from the best plan so far: in a child process on a big fleet, killed at its time,
+   because HiGHS does not keep to its limit in the root of this MIP (bench x-large: 46 s
+   against a 9 s limit, without a single interrupt check for 39 s of it); in this process
+   otherwise.
    Alone, from no start, HiGHS ended bench large's α at 0.0035 at 15 s.
-4. The cheapest plan at α × (1 − gap): min_tco at that demand (`solve._two_stage`), from α's
+5. The cheapest plan at α × (1 − gap): min_tco at that demand (`solve._two_stage`), from α's
    plan consolidated (it serves more than the floor). Minimizing cost with α ≥ a floor is
    min_tco at the floor: cost never falls as α rises (more demand, more replicas), so α sits
    at its floor. With less time left than stage 1 took, α's plan is the plan.
@@ -68,9 +76,16 @@ SCALE_REPAIR_ROUNDS = 8
 """Re-solves of α's LP with the limits its rounding broke lowered (min_tco's stage stops at 3,
 where the MIP stages follow): α stays free, so each one has a plan, and bench large needed 4."""
 SCALE_STAGE_SHARE = 0.6
-"""Share of the time limit for finding α (stages 1–3); the cheapest plan at that scale gets
+"""Share of the time limit for finding α (stages 1–4); the cheapest plan at that scale gets
 the rest. The rounding of stage 2 may take more when it has no plan yet: without one there is
 nothing to cost."""
+PROBE_BRACKET = 0.005
+"""Stage 3's bisection stops when the scale it failed at is within this share of the largest
+it proved, or after MAX_PROBES probes (from a bracket of 10%, 5 reach 0.5%)."""
+MAX_PROBES = 6
+"""At most this many probes in stage 3."""
+PROBE_MARGIN = 1.2
+"""A probe starts only when the time left is this many times the longest probe so far."""
 
 
 def scaled(data: ModelData, scale: float) -> ModelData:
@@ -83,11 +98,13 @@ def scaled(data: ModelData, scale: float) -> ModelData:
 
 
 def solve_max_scale(data: ModelData, options: SolveOptions, started: float) -> SolveResult:
-    """Find α (stages 1–3), then the cheapest plan at α × (1 − gap) (stage 4)."""
+    """Find α (stages 1–4), then the cheapest plan at α × (1 − gap) (stage 5)."""
     search = _ScaleSearch(data, options, started)
     search.relaxation()
     if search.status.has_plan and search.bound > 1e-9 and not search.stopped():
         search.rounded()
+    if search.plan is not None and not search.stopped() and not search.proven():
+        search.probes()
     if search.status.has_plan and not search.stopped() and not search.proven():
         search.mip()
     return search.cheapest()
@@ -142,7 +159,7 @@ class _ScaleSearch:
     def rounded(self) -> None:
         """Stage 2: α's LP rounded, its broken limits lowered until the rounding keeps them,
         until the time limit less the builds the plan's cost stage and tables need. Not
-        consolidated: giving back systems lowers the cost, which is stage 4's (and took 6 s of
+        consolidated: giving back systems lowers the cost, which is stage 5's (and took 6 s of
         bench x-large's 15)."""
         assert self.relaxed is not None
         began = time.perf_counter()
@@ -159,8 +176,38 @@ class _ScaleSearch:
         if stages.best is not None:
             self.offer(float(pyo.value(relaxed.alpha)), _values(relaxed))
 
+    def probes(self) -> None:
+        """Stage 3: bisect between the largest α proved and α's bound with min_tco's rounding
+        at fixed scales (`feasible_at`), while a probe fits in the time left."""
+        failed_at, longest_s = self.bound, self.lp_s
+        for _ in range(MAX_PROBES):
+            # probes near the largest scale repair more limits and take longer (bench large:
+            # 0.9 s to fail far above it, 2.0 s close to it)
+            if failed_at - self.alpha <= PROBE_BRACKET * self.alpha or self.stopped() \
+                    or self.left() <= PROBE_MARGIN * longest_s:
+                return
+            began = time.perf_counter()
+            middle = (self.alpha + failed_at) / 2
+            plan = self.feasible_at(middle)
+            if plan is None:
+                failed_at = middle
+            else:
+                self.offer(middle, plan)
+            longest_s = max(longest_s, time.perf_counter() - began)
+
+    def feasible_at(self, scale: float) -> Values | None:
+        """A plan that serves `scale` × the demand: min_tco's LP at that scale rounded, its
+        broken limits lowered and re-solved (`_Stages.round_relaxation`), or None."""
+        began = time.perf_counter()
+        at = scaled(self.data, scale)
+        stages = _Stages(at, replace(self.options, time_limit_s=self.left()), began)
+        relaxed = lp_relaxation(at)
+        stages.round_relaxation(relaxed, began, consolidated=False)
+        self.interrupted |= stages.interrupted
+        return _values(relaxed) if stages.best is not None else None
+
     def mip(self) -> None:
-        """Stage 3: α's MIP from the best plan so far; in a child process on a big fleet."""
+        """Stage 4: α's MIP from the best plan so far; in a child process on a big fleet."""
         start = {**self.plan, SCALE_KEY: self.alpha} if self.plan is not None else {}
         in_child = _big_fleet(self.data)
         limit_s = self.left() - (CHILD_GRACE_S if in_child else 0.0)
@@ -170,7 +217,7 @@ class _ScaleSearch:
         if in_child:
             try:
                 outcome = _ChildMip(self.data, options, start, maximize=True).outcome()
-            except KeyboardInterrupt:  # before the child reported anything: keep stage 2's
+            except KeyboardInterrupt:  # before the child reported anything: keep the plan so far
                 self.interrupted = True
                 return
             if outcome is None:
@@ -196,7 +243,7 @@ class _ScaleSearch:
             self.bound <= self.alpha * (1 + self.options.mip_gap) + 1e-9
 
     def cheapest(self) -> SolveResult:
-        """Stage 4, and the result: the cheapest plan at α × (1 − gap), from α's plan; the
+        """Stage 5, and the result: the cheapest plan at α × (1 − gap), from α's plan; the
         served scale is that floor."""
         data, interrupted = self.data, self.stopped()
         if self.plan is None:
@@ -210,7 +257,7 @@ class _ScaleSearch:
         at_floor = scaled(data, floor)
         start = _served_at(at_floor, self.plan)
         # min_tco's stages take a build for the start and the LP's time before they improve
-        # on it: with less time left, the plan stays as stage 2 or 3 left it, written into α's
+        # on it: with less time left, the plan stays as stages 2–4 left it, written into α's
         # LP rather than a model built for it (1.4 s of a 2 s Ctrl-C on bench x-large)
         left_s = self.left(self.started + self.options.time_limit_s)
         if interrupted or left_s < self.build_s + self.lp_s:

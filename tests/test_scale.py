@@ -160,3 +160,34 @@ def test_handing_the_model_over_comes_out_of_the_time_limit(between_systems,
     solve_module._run(model, SolveOptions(time_limit_s=0.2), solver=solver)
     assert solver._solver_model.getOptionValue("time_limit")[1] == pytest.approx(
         solve_module.MIN_HIGHS_SECONDS, abs=0.005)
+
+
+def test_a_probe_proves_a_scale_that_whole_systems_serve_and_only_such_a_scale(
+        between_systems) -> None:
+    search = scale_module._ScaleSearch(between_systems, SolveOptions(mip_gap=0),
+                                       time.perf_counter())
+    search.relaxation()
+    plan = search.feasible_at(2.4)  # 20 systems, 100 kW of 102.5
+    assert plan is not None
+    assert sum(v for (name, _), v in plan.items() if name == "n") == pytest.approx(20)
+    assert search.feasible_at(2.45) is None  # 20.42 systems: 21 do not fit
+
+
+def test_the_probes_bisect_towards_the_largest_scale_they_prove(between_systems,
+                                                                 monkeypatch) -> None:
+    probed: list[float] = []
+
+    def serves_up_to_2_43(self: Any, scale: float) -> dict[Any, float] | None:
+        probed.append(scale)
+        return {("n", ("toy-b", "dc1", "p1")): 20.0} if scale <= 2.43 + 1e-12 else None
+
+    monkeypatch.setattr(scale_module._ScaleSearch, "feasible_at", serves_up_to_2_43)
+    search = scale_module._ScaleSearch(between_systems, SolveOptions(mip_gap=0),
+                                       time.perf_counter())
+    search.relaxation()
+    search.rounded()
+    search.probes()
+    # from [2.4, 2.46]: 2.43 holds, 2.445 and 2.4375 fail, and the bracket is then 0.31% of α
+    assert probed == pytest.approx([2.43, 2.445, 2.4375])
+    assert search.alpha == pytest.approx(2.43)
+    assert search.bound == pytest.approx(2.46)  # a failed probe proves nothing
