@@ -283,13 +283,20 @@ def solve(
                                         "and tracebacks.")] = False,
 ) -> None:
     """Solve a capacity plan: fleet, deployments, costs and what binds."""
+    from planner.errors import NoPlanError
     from planner.pipeline import solve_problem
     from planner.problem import load_problem
     from planner.report import plan_tables, print_plan, tables_to_csv, to_json, write_plan
 
     _state["debug"] = _state["debug"] or debug
     inputs = load_problem(problem, _overrides(power_budget, demand, vendor, system))
-    plan = solve_problem(inputs, _options(time_limit, gap, threads, node_limit))
+    try:
+        plan = solve_problem(inputs, _options(time_limit, gap, threads, node_limit))
+    except NoPlanError as exc:
+        if format == Format.json:  # a reader of stdout gets the status too, not nothing
+            sys.stdout.write(to_json({"status": exc.status, "message": str(exc),
+                                      "diagnosis": exc.diagnosis}))
+        raise
     for note in plan.notes:
         if note.startswith(CUT_SHORT):
             err.print(f"note: {note}", highlight=False, markup=False)
@@ -391,6 +398,7 @@ def compare(
 
         print_compare(outcomes, by.value, out)
     _exit_if_cut_short(unsolved, len(outcomes), "fleets")
+    _exit_if_none_planned(sum(o.plan is not None for o in outcomes), len(outcomes), "fleets")
 
 
 @app.command()
@@ -452,6 +460,7 @@ def sweep(
         if chart is not None and not unsolved:
             out.print(f"[dim]chart written to {chart}[/dim]")
     _exit_if_cut_short(unsolved, len(rows), "points")
+    _exit_if_none_planned(sum(row["status"] in PLANNED for row in rows), len(rows), "points")
 
 
 def _exit_if_cut_short(unsolved: int, total: int, what: str) -> None:
@@ -461,6 +470,19 @@ def _exit_if_cut_short(unsolved: int, total: int, what: str) -> None:
         err.print(f"interrupted (Ctrl-C): {unsolved} of {total} {what} not solved; nothing "
                   "written", highlight=False)
         raise typer.Exit(130)
+
+
+PLANNED = ("optimal", "feasible")
+"""Statuses of a compare row or sweep point that has a plan."""
+
+
+def _exit_if_none_planned(planned: int, total: int, what: str) -> None:
+    """Exit 1 (no plan) when none of a compare's or sweep's solves has a plan: the table and
+    its reasons are printed, and the exit code says that there is nothing to act on."""
+    if not planned:
+        err.print(f"no plan: none of the {total} {what} has one (the reasons are in the table)",
+                  highlight=False)
+        raise typer.Exit(1)
 
 
 # ------------------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ def _solve_one(problem: Path, variant: Variant, options: SolveOptions) -> Outcom
     try:
         plan = solve_problem(load_problem(problem, variant.overrides), options)
     except NoPlanError as exc:
-        return Outcome(variant.label, None, summarize(exc), status="infeasible")
+        return Outcome(variant.label, None, summarize(exc), status=exc.status)
     except PlannerError as exc:
         return Outcome(variant.label, None, str(exc), status="error")
     return Outcome(variant.label, plan, status=plan.status.value)

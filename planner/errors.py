@@ -34,12 +34,15 @@ def _one_line(text: str) -> str:
 
 
 class NoPlanError(PlannerError):
-    """The problem is infeasible or the solver failed; `diagnosis` says why."""
+    """The problem is infeasible or the solver failed; `diagnosis` says why, `status` is the
+    solve's status (infeasible, no_solution, unbounded, error)."""
 
     exit_code = 1
 
-    def __init__(self, message: str, diagnosis: list[str] | None = None):
+    def __init__(self, message: str, diagnosis: list[str] | None = None,
+                 status: str = "infeasible"):
         self.diagnosis = diagnosis or []
+        self.status = status
         super().__init__(message)
 
 

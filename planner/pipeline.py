@@ -158,18 +158,20 @@ def add_recipes(plan: Plan, inputs: Inputs) -> None:
 
 def plan_from_result(inputs: Inputs, result: SolveResult) -> Plan:
     if not result.status.has_plan:
-        raise NoPlanError(f"{result.status.value}: {result.message}", result.diagnosis)
+        raise NoPlanError(f"{result.status.value}: {result.message}", result.diagnosis,
+                          result.status.value)
     if result.served_scale is not None and result.served_scale <= 1e-9:
         # max_served_scale at 0: a "plan" that serves nothing (exit 0 with $nan per token)
         why = ("the limits leave room to serve none of the demand" if result.status ==
                Status.optimal else "no plan found within the time limit serves any of the "
                "demand; raise --time-limit")
-        raise NoPlanError(f"{why} (served scale 0)")
+        raise NoPlanError(f"{why} (served scale 0)", status="infeasible" if result.status ==
+                          Status.optimal else Status.no_solution.value)
     plan = build_plan(inputs.problem.name, result)
     plan.cost_basis = inputs.problem.finance.cost_basis.value
     add_recipes(plan, inputs)
     violations = check_invariants(plan, result.data)
     if violations:
         raise NoPlanError("the solver's plan fails its own checks (numerical trouble): "
-                          + "; ".join(violations), violations)
+                          + "; ".join(violations), violations, Status.error.value)
     return plan

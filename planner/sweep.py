@@ -149,7 +149,7 @@ def run_sweep(
             row.update(status=INTERRUPTED, reason=NOT_SOLVED)
             stopped = True
         except NoPlanError as exc:
-            row.update(status="infeasible", reason="; ".join(exc.diagnosis) or str(exc))
+            row.update(status=exc.status, reason="; ".join(exc.diagnosis) or str(exc))
         else:
             m = plan.metrics
             stopped = plan.interrupted

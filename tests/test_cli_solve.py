@@ -68,6 +68,16 @@ def test_budget_too_small_exits_1_naming_site_period_and_shortfall(toy_file):
     assert result.exit_code == 1
     assert "site dc1, p1: power short by" in result.stderr
     assert "site dc1, p2: power short by" in result.stderr
+
+
+def test_no_plan_in_json_is_an_object_with_its_status_and_diagnosis(toy_file):
+    result = runner.invoke(app, ["solve", str(toy_file), "--power-budget", "5kW",
+                                 "--format", "json"])
+    assert result.exit_code == 1
+    payload = json.loads(result.stdout)
+    assert payload["status"] == "infeasible"
+    assert payload["message"].startswith("infeasible: ")
+    assert any(line.startswith("site dc1, p1: power short by") for line in payload["diagnosis"])
     assert "Traceback" not in result.stderr + result.stdout
 
 

@@ -270,6 +270,30 @@ def test_power_budget_sweep_reports_infeasible_points(toy_file):
     assert "power short" in frame["reason"].iloc[0]
 
 
+def test_a_compare_or_sweep_where_nothing_has_a_plan_exits_1(toy_file):
+    compare = runner.invoke(app, ["compare", str(toy_file), "--by", "system", "--workers", "1",
+                                  "--power-budget", "1kW", "--format", "json"])
+    assert compare.exit_code == 1
+    assert {r["status"] for r in json.loads(compare.stdout)["rows"]} == {"infeasible"}
+    assert "no plan: none of the 4 fleets has one" in compare.stderr
+    sweep = runner.invoke(app, ["sweep", str(toy_file), "--set", "sites.dc1.power_mw=0.001,0.002",
+                                "--format", "json"])
+    assert sweep.exit_code == 1
+    assert "no plan: none of the 2 points has one" in sweep.stderr
+
+
+def test_a_fleet_out_of_time_is_not_called_infeasible(toy_file, monkeypatch):
+    from planner.errors import NoPlanError
+
+    def out_of_time(*args, **kwargs):
+        raise NoPlanError("no_solution: no integer-feasible plan found within the time limit",
+                          status="no_solution")
+
+    monkeypatch.setattr("planner.pipeline.solve_problem", out_of_time)
+    outcomes = run_compare(toy_file, "system", Overrides(), EXACT)
+    assert {outcome_row(o)["status"] for o in outcomes} == {"no_solution"}
+
+
 def test_a_sweep_with_an_infeasible_point_writes_json_with_nulls(toy_file, tmp_path):
     # the infeasible point's metrics were NaN, which JSON cannot carry: an internal error
     result = runner.invoke(app, ["sweep", str(toy_file), "--set", "sites.dc1.power_mw=0.001,2",
