@@ -91,6 +91,9 @@ class ModelData:
     """Undiscounted SystemCosts per (system, site, period), for reporting."""
     notes: list[str] = field(default_factory=list)
     """What the data step dropped or assumed, for the plan's explanation."""
+    input_per_output: dict[str, float] = field(default_factory=dict)
+    """Input tokens per output token of each workload (input_tokens ÷ output_tokens): input
+    volumes are reported beside the output the plan is sized for."""
 
 
 def rack_fit(system: System, rack_power_kw: float, rack_units: int) -> int:
@@ -280,6 +283,8 @@ def build_data(inputs: Inputs, candidates: pd.DataFrame) -> ModelData:
         demand=demand,
         site_demand=site_demand,
         delivered_tokens=delivered,
+        input_per_output={w: spec.input_tokens / spec.output_tokens
+                          for w, spec in workloads.items()},
         accelerators={s.id: s.accelerators for s in inputs.systems},
         availability={s.id: s.availability for s in inputs.systems},
         rate={int(k): float(v) / RATE for k, v in cand["output_tokens_per_s"].items()},

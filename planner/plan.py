@@ -26,7 +26,8 @@ DEPLOYMENT_COLUMNS = ["period", "site", "workload", "system", "precision", "mode
                       "output_tokens_per_s", "ttft_ms", "tpot_ms", "memory_gb_per_accelerator",
                       "source"]
 SITE_COLUMNS = ["period", "site", "power_kw", "power_budget_kw", "racks", "rack_limit"]
-DEMAND_COLUMNS = ["period", "workload", "output_tokens_per_s", "served_output_tokens_per_s"]
+DEMAND_COLUMNS = ["period", "workload", "output_tokens_per_s", "served_output_tokens_per_s",
+                  "input_tokens_per_s"]
 COST_COLUMNS = ["period", "site", "system", "component", "usd"]
 
 
@@ -44,6 +45,8 @@ class Plan:
     costs: pd.DataFrame
     tco_usd: dict[str, float]
     delivered_output_tokens: float
+    delivered_input_tokens: float
+    """Input tokens of the delivered requests (each workload's output × its input ÷ output)."""
     usd_per_million_output_tokens: float
     mip_gap: float
     bound_usd: float
@@ -111,6 +114,7 @@ class Plan:
             "tco_usd": {k: _clean(v) for k, v in self.tco_usd.items()},
             "usd_per_million_output_tokens": _clean(self.usd_per_million_output_tokens),
             "delivered_output_tokens": _clean(self.delivered_output_tokens),
+            "delivered_input_tokens": _clean(self.delivered_input_tokens),
             "mip_gap": _clean(self.mip_gap),
             "bound_usd": _clean(self.bound_usd),
             "served_scale": _clean(self.served_scale) if self.served_scale is not None else None,
@@ -120,16 +124,18 @@ class Plan:
             "sites": _records(self.sites),
             "demand": _records(self.demand),
             "costs": _records(self.costs),
-            "binding": [
-                {"kind": b.kind, "site": b.site, "period": b.period, "used": _clean(b.used),
-                 "limit": _clean(b.limit), "unit": b.unit, "step": _clean(b.step),
-                 "value_usd": _clean(b.value_usd) if b.value_usd is not None else None,
-                 "text": describe_binding(b, self.horizon_years)}
-                for b in self.bindings
-            ],
+            "binding": [{**row, **{k: _clean(row[k]) for k in ("used", "limit", "step",
+                                                                "value_usd")}}
+                        for row in self.binding_rows()],
             "notes": list(self.notes),
             "timing": {"solve_seconds": _clean(self.solve_seconds)},
         }
+
+    def binding_rows(self) -> list[dict[str, Any]]:
+        """What binds, one record per limit, with its sentence (`describe_binding`)."""
+        return [{"kind": b.kind, "site": b.site, "period": b.period, "used": b.used,
+                 "limit": b.limit, "unit": b.unit, "step": b.step, "value_usd": b.value_usd,
+                 "text": describe_binding(b, self.horizon_years)} for b in self.bindings]
 
 
 def describe_binding(b: Binding, horizon_years: float) -> str:
@@ -259,6 +265,7 @@ def build_plan(name: str, result: SolveResult, horizon_notes: list[str] | None =
                 "period": p, "workload": w,
                 "output_tokens_per_s": alpha * d.demand[(w, p)] * RATE,
                 "served_output_tokens_per_s": served * RATE,
+                "input_tokens_per_s": alpha * d.demand[(w, p)] * RATE * d.input_per_output[w],
             })
 
     fleet = _frame(fleet_rows, FLEET_COLUMNS, ["period", "site", "system"], d.periods)
@@ -284,6 +291,7 @@ def build_plan(name: str, result: SolveResult, horizon_notes: list[str] | None =
         costs=costs,
         tco_usd=tco,
         delivered_output_tokens=sum(delivered.values()),
+        delivered_input_tokens=sum(v * d.input_per_output[w] for (w, _), v in delivered.items()),
         usd_per_million_output_tokens=usd_per_million_tokens(tco["total"], discounted_tokens),
         mip_gap=result.gap,
         bound_usd=result.bound * USD if d.objective.value == "min_tco" else math.nan,

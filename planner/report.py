@@ -39,8 +39,11 @@ def plan_tables(plan: Plan) -> dict[str, pd.DataFrame]:
         "sites": plan.sites,
         "demand": plan.demand,
         "costs": plan.costs,
+        "binding": pd.DataFrame(plan.binding_rows(), columns=BINDING_COLUMNS),
     }
 
+
+BINDING_COLUMNS = ["kind", "site", "period", "used", "limit", "unit", "step", "value_usd", "text"]
 
 CSV_FLOAT_FORMAT = "%.12g"
 """Twelve significant digits: dollars to the cent up to $10 billion, without float noise (six
@@ -155,7 +158,9 @@ def print_plan(plan: Plan, console: Console) -> None:
     per_million = plan.usd_per_million_output_tokens  # none delivered: undefined, not $nan
     headline.add_row("$ per million output tokens",
                      f"${per_million:,.3f}" if math.isfinite(per_million) else "-")
-    headline.add_row("Delivered output tokens", format_rate(plan.delivered_output_tokens))
+    headline.add_row("Delivered output / input tokens",
+                     f"{format_rate(plan.delivered_output_tokens)} / "
+                     f"{format_rate(plan.delivered_input_tokens)}")
     if plan.served_scale is not None:
         headline.add_row("Served scale of the demand mix", f"{plan.served_scale:,.3f}×")
     headline.add_row("Peak accelerators / systems / racks",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -45,6 +46,13 @@ def test_json_has_the_documented_keys(toy_file):
         pre = sum(r["output_tokens_per_s"] for r in rows if r["mode"] == "prefill")
         dec = sum(r["output_tokens_per_s"] for r in rows if r["mode"] == "decode")
         assert agg + min(pre, dec) >= d["output_tokens_per_s"] * (1 - 1e-9)
+
+
+def test_input_token_volumes_follow_each_workloads_input_to_output_ratio(toy_file):
+    plan = solve_json(str(toy_file))  # 512 input and 256 output tokens per request
+    for d in plan["demand"]:
+        assert d["input_tokens_per_s"] == pytest.approx(2 * d["output_tokens_per_s"])
+    assert plan["delivered_input_tokens"] == pytest.approx(2 * plan["delivered_output_tokens"])
 
 
 def test_same_inputs_give_byte_identical_json(toy_file):
@@ -98,9 +106,21 @@ def test_out_writes_every_table(toy_file, tmp_path):
     result = runner.invoke(app, ["solve", str(toy_file), "--out", str(out)])
     assert result.exit_code == 0, result.stderr
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["costs.csv", "demand.csv", "deployments.csv", "fleet.csv", "plan.json",
-                     "sites.csv", "summary.csv"]
+    assert names == ["binding.csv", "costs.csv", "demand.csv", "deployments.csv", "fleet.csv",
+                     "plan.json", "sites.csv", "summary.csv"]
     assert json.loads((out / "plan.json").read_text())["status"] == "optimal"
+
+
+def test_what_binds_is_a_table_too(tmp_path):
+    out = tmp_path / "plan"
+    problem = REPO / "problems" / "two-halls-20mw.yaml"  # its liquid hall's power binds
+    assert runner.invoke(app, ["solve", str(problem), "--out", str(out)]).exit_code == 0
+    binding = pd.read_csv(out / "binding.csv", dtype={"period": str})
+    rows = json.loads((out / "plan.json").read_text())["binding"]
+    assert len(rows) >= 1
+    assert binding.to_dict(orient="records") == [
+        {**row, "used": pytest.approx(row["used"]), "value_usd": pytest.approx(row["value_usd"])}
+        for row in rows]
 
 
 def test_csv_money_is_exact_to_the_cent(tmp_path):
