@@ -19,8 +19,9 @@ from planner.costs import (
     system_power_kw,
     tier_price,
 )
+from planner.errors import InputError
 from planner.problem import Inputs
-from planner.schema import CostBasis, Objective, SiteKind, System, site_value
+from planner.schema import CostBasis, Objective, Site, SiteKind, System, site_value
 
 USD = 1e6
 """Money unit of the model: $M."""
@@ -91,9 +92,24 @@ class ModelData:
     """Undiscounted SystemCosts per (system, site, period), for reporting."""
     notes: list[str] = field(default_factory=list)
     """What the data step dropped or assumed, for the plan's explanation."""
+    held: list[str] = field(default_factory=list)
+    """Systems of the existing fleet that may not be bought (`Inputs.held`): their purchase
+    cap is 0."""
     input_per_output: dict[str, float] = field(default_factory=dict)
     """Input tokens per output token of each workload (input_tokens ÷ output_tokens): input
     volumes are reported beside the output the plan is sized for."""
+
+
+def _cannot_stand(system: System, site: Site) -> str:
+    """Why `system` cannot stand in `site`'s racks ("" if it can)."""
+    if system.rent_only:
+        return "the catalog offers the system for rent only"
+    if system.cooling.value == "liquid" and not site.liquid_cooling:
+        return "they need liquid cooling, which the site does not have"
+    if rack_fit(system, site.rack_power_kw, site.rack_units) == 0:
+        return (f"{system.power_kw_max:g} kW each is over the site's rack_power_kw of "
+                f"{site.rack_power_kw:g}")
+    return ""
 
 
 def rack_fit(system: System, rack_power_kw: float, rack_units: int) -> int:
@@ -168,13 +184,13 @@ def build_data(inputs: Inputs, candidates: pd.DataFrame) -> ModelData:
     hours = {p.id: p.hours for p in problem.periods}
     discount = dict(zip(periods, discount_factors([hours[p] for p in periods],
                                                   finance.discount_rate), strict=True))
-    systems = {s.id: s for s in inputs.systems}
+    systems = {s.id: s for s in inputs.fleet_systems}
     workloads = {w.id: w for w in problem.workloads}
     sites = {s.id: s for s in problem.sites}
     notes: list[str] = list(inputs.notes)
 
     offered = candidates[candidates["system"].isin(list(systems))]
-    idle = {s.id: s.idle_kw / s.accelerators for s in inputs.systems}
+    idle = {s.id: s.idle_kw / s.accelerators for s in inputs.fleet_systems}
     cand = prune_dominated(offered, idle).reset_index(drop=True)
     if len(cand) < len(offered):
         notes.append(f"{len(offered) - len(cand)} of {len(offered)} candidate deployments pruned "
@@ -183,8 +199,12 @@ def build_data(inputs: Inputs, candidates: pd.DataFrame) -> ModelData:
     # (system, site) pairs where a system may stand
     sl: list[tuple[str, str]] = []
     systems_per_rack: dict[tuple[str, str], int] = {}
+    held = {s.id for s in inputs.held}
+    standing = {(e.system, e.site) for e in problem.existing}
     for site in problem.sites:
-        for s in inputs.systems:
+        for s in inputs.fleet_systems:
+            if s.id in held and (s.id, site.id) not in standing:
+                continue  # never bought: only where some already stand
             if site.kind == SiteKind.cloud:
                 if rent_price(s) is None:
                     continue
@@ -254,18 +274,27 @@ def build_data(inputs: Inputs, candidates: pd.DataFrame) -> ModelData:
             replica_cost[(k, lid, p)] = discount[p] * usd / USD
 
     existing: dict[tuple[str, str, str], int] = {}
-    for e in problem.existing:
+    misplaced: list[str] = []
+    for i, e in enumerate(problem.existing):
         if (e.system, e.site) not in sl_set:
-            notes.append(
-                f"existing {e.count} × {e.system} at {e.site} ignored: the system is not allowed "
-                "or does not fit that site's racks/cooling"
-            )
+            why = _cannot_stand(systems[e.system], sites[e.site])
+            if why:  # what stands there cannot: the site's description is wrong
+                misplaced.append(f"{inputs.path}: existing[{i}]: {e.count} × {e.system} at "
+                                 f"{e.site}: {why}; expected a site whose racks hold them")
+            else:
+                notes.append(f"existing {e.count} × {e.system} at {e.site} ignored: it has no "
+                             f"{finance.tco_tier.value} tier price to cost it by")
             continue
+        if e.system in held:
+            notes.append(f"existing {e.count} × {e.system} at {e.site} kept and used; none "
+                         "bought (the system is not among the allowed ones)")
         last = periods.index(e.retires_after) if e.retires_after else len(periods) - 1
         for p in periods[: last + 1]:
             key = (e.system, e.site, p)
             existing[key] = existing.get(key, 0) + e.count
 
+    if misplaced:
+        raise InputError(misplaced)
     policy = problem.policy
     return ModelData(
         periods=periods,
@@ -273,9 +302,9 @@ def build_data(inputs: Inputs, candidates: pd.DataFrame) -> ModelData:
         discount=discount,
         sites=list(sites),
         owned_sites=[s.id for s in problem.sites if s.kind == SiteKind.owned],
-        systems=[s.id for s in inputs.systems],
+        systems=[s.id for s in inputs.fleet_systems],
         workloads=list(workloads),
-        vendor={s.id: s.vendor for s in inputs.systems},
+        vendor={s.id: s.vendor for s in inputs.fleet_systems},
         candidates=cand,
         kl=kl,
         sl=sl,
@@ -285,8 +314,8 @@ def build_data(inputs: Inputs, candidates: pd.DataFrame) -> ModelData:
         delivered_tokens=delivered,
         input_per_output={w: spec.input_tokens / spec.output_tokens
                           for w, spec in workloads.items()},
-        accelerators={s.id: s.accelerators for s in inputs.systems},
-        availability={s.id: s.availability for s in inputs.systems},
+        accelerators={s.id: s.accelerators for s in inputs.fleet_systems},
+        availability={s.id: s.availability for s in inputs.fleet_systems},
         rate={int(k): float(v) / RATE for k, v in cand["output_tokens_per_s"].items()},
         replica_accelerators={int(k): int(v) for k, v in cand["accelerators"].items()},
         buy_cost=buy_cost,
@@ -309,7 +338,8 @@ def build_data(inputs: Inputs, candidates: pd.DataFrame) -> ModelData:
         max_vendor_share=policy.max_vendor_share,
         min_vendors=policy.min_vendors,
         budget_musd=None if policy.budget_usd is None else policy.budget_usd / USD,
-        max_purchases=dict(policy.max_purchases or {}),
+        max_purchases={**(policy.max_purchases or {}), **{sid: 0 for sid in held}},
+        held=sorted(held),
         cost_lines=cost_lines,
         notes=notes,
     )

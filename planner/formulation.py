@@ -58,7 +58,8 @@ def add_sets(m: pyo.ConcreteModel, d: ModelData) -> None:
 
 def add_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
     """x[k,l,p] ∈ ℤ≥0 replicas; n[s,l,p] ∈ ℤ≥0 installed (or rented) systems; buy[s,l,p] ∈ ℤ≥0
-    purchases (owned sites); r[s,l,p] ∈ ℤ≥0 racks; y[w,l,p] ≥ 0 served rate.
+    purchases (owned sites), 0 for a held system (`ModelData.held`); r[s,l,p] ∈ ℤ≥0 racks;
+    y[w,l,p] ≥ 0 served rate.
 
     When minimizing cost, x[k,l,p] ≤ ⌈demand[w,p] ÷ ρ_kp⌉ and y[w,l,p], u[w,s,l,p] ≤
     demand[w,p] (`replica_limit`): replicas beyond those that alone serve the whole demand
@@ -70,7 +71,9 @@ def add_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
     m.x = pyo.Var(m.KLP, within=pyo.NonNegativeIntegers, bounds=lambda m, k, l, p: (
         0, replica_limit(d, k, str(workloads[k]), p) if bounded else None))
     m.n = pyo.Var(m.SLP, within=pyo.NonNegativeIntegers)
-    m.buy = pyo.Var(m.SLP_owned, within=pyo.NonNegativeIntegers)
+    held = set(d.held)  # owned already, never bought (its supply row, cap 0, flags a rounding)
+    m.buy = pyo.Var(m.SLP_owned, within=pyo.NonNegativeIntegers,
+                    bounds=lambda m, s, l, p: (0, 0 if s in held else None))
     m.r = pyo.Var(m.SLP_owned, within=pyo.NonNegativeIntegers)
     m.y = pyo.Var(m.WLP, within=pyo.NonNegativeReals,
                   bounds=lambda m, w, l, p: (0, d.demand[(w, p)] if bounded else None))

@@ -50,7 +50,7 @@ def candidates_for(inputs: Inputs) -> pd.DataFrame:
     measured = MeasuredTable.from_csv(inputs.measured_csv) if inputs.measured_csv else None
     tables = []
     for spec in workload_specs(inputs):
-        table = candidate_table([spec], inputs.systems, inputs.catalog, measured)
+        table = candidate_table([spec], inputs.fleet_systems, inputs.catalog, measured)
         if len(table):
             tables.append(table[CANDIDATE_COLUMNS].assign(precision=spec.precision.value))
     if not tables:
@@ -75,7 +75,7 @@ def unservable(inputs: Inputs, data: ModelData) -> list[str]:
             specs.setdefault(spec.name, spec)  # explain with the first precision listed
         reasons = []
         allowed = {l for wid, l in data.wl if wid == w.id}
-        for system in inputs.systems:
+        for system in inputs.fleet_systems:
             placeable = any(s == system.id and l in allowed for s, l in data.sl)
             why = (explain_infeasible(specs[w.id], system, inputs.catalog) if placeable else "")
             if not why:
@@ -108,7 +108,7 @@ def check_scale_is_bounded(inputs: Inputs, data: ModelData) -> None:
 def warm_children(inputs: Inputs) -> None:
     """Start, while the candidates are generated, what a big problem's MIP children will come
     from (`solve.warm_children_for`)."""
-    warm_children_for(len(inputs.systems) * len(inputs.problem.workloads)
+    warm_children_for(len(inputs.fleet_systems) * len(inputs.problem.workloads)
                       * len(inputs.problem.sites) * len(inputs.period_ids))
 
 

@@ -64,10 +64,19 @@ class Inputs:
     """Measured-performance CSV, if the problem names one."""
     notes: list[str] = field(default_factory=list)
     """What the plan should say about how the inputs were read (periods given no demand)."""
+    held: list[System] = field(default_factory=list)
+    """Systems of the existing fleet that are not allowed (not in `systems:`, or filtered out
+    by vendor or system): owned already, so they stay and serve where they stand, but none is
+    bought."""
 
     @property
     def period_ids(self) -> list[str]:
         return [p.id for p in self.problem.periods]
+
+    @property
+    def fleet_systems(self) -> list[System]:
+        """The allowed systems, then the held ones: every system a plan may run."""
+        return [*self.systems, *self.held]
 
 
 def load_problem(path: Path | str, overrides: Overrides | None = None) -> Inputs:
@@ -121,7 +130,10 @@ def load_problem(path: Path | str, overrides: Overrides | None = None) -> Inputs
     measured = _relative(path, problem.performance) if problem.performance else None
     if measured is not None and not measured.exists():
         raise InputError([f"{path}: performance: file not found: {measured}"])
-    return Inputs(problem, path, catalog, systems, demand, site_demand, measured, notes)
+    allowed = {s.id for s in systems}
+    held = [catalog.systems[sid] for sid in sorted({e.system for e in problem.existing})
+            if sid not in allowed and sid in catalog.systems]
+    return Inputs(problem, path, catalog, systems, demand, site_demand, measured, notes, held)
 
 
 def _undemanded(what: str, problem: Problem, demand: dict[tuple[str, str], float]) -> list[str]:

@@ -1567,7 +1567,7 @@ def find_bindings(model: pyo.ConcreteModel, data: ModelData) -> list[Binding]:
             found.append(Binding("racks", l, p, used, limit, "rack"))
     for (s, p), con in getattr(model, "supply", {}).items():
         used = pyo.value(con.body)
-        if used >= data.max_purchases[s] - 1e-6:
+        if used >= data.max_purchases[s] - 1e-6 and s not in data.held:  # held: never bought
             found.append(Binding("supply", s, p, used, data.max_purchases[s], "system"))
     found.extend(_quota_bindings(model, data))
     return found

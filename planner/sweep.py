@@ -63,10 +63,11 @@ def _apply_catalog(inputs: Inputs, path: str, value: Any) -> Inputs:
         changed = type(system).model_validate(data)
     except ValidationError as exc:
         raise InputError([f"--set {path}={value}: {e['msg']}" for e in exc.errors()]) from None
-    systems = [changed if s.id == system_id else s for s in inputs.systems]
     catalog = inputs.catalog.model_copy(update={"systems": {**inputs.catalog.systems,
                                                             system_id: changed}})
-    return replace(inputs, catalog=catalog, systems=systems)
+    return replace(inputs, catalog=catalog,
+                   systems=[changed if s.id == system_id else s for s in inputs.systems],
+                   held=[changed if s.id == system_id else s for s in inputs.held])
 
 
 def point_inputs(problem: Path, overrides: Overrides, point: dict[str, Any]) -> Inputs:

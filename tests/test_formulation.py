@@ -105,6 +105,36 @@ def test_existing_fleet_is_used_before_buying(solve_toy):
     assert plan.tco_usd["total"] == pytest.approx(400_000)
 
 
+def test_an_existing_system_not_allowed_serves_but_is_never_bought(solve_toy):
+    # toy-b is not in `systems:`, but 5 of them stand at dc1: 6,000 of the 10,000 tok/s come
+    # from them (sunk capex), the rest from 4 toy-a bought at $100k
+    problem = toy_problem(systems=["toy-a"],
+                          existing=[{"site": "dc1", "system": "toy-b", "count": 5}])
+    plan = solve_toy(problem, BOTH)
+    fleet = plan.fleet.set_index("system")
+    assert (fleet.loc["toy-b", "systems"], fleet.loc["toy-b", "purchased"]) == (5, 0)
+    assert (fleet.loc["toy-a", "systems"], fleet.loc["toy-a", "purchased"]) == (4, 4)
+    assert plan.tco_usd["total"] == pytest.approx(400_000)
+    assert "existing 5 × toy-b at dc1 kept and used; none bought (the system is not among the " \
+           "allowed ones)" in plan.notes
+
+
+def test_a_held_system_is_not_bought_even_where_nothing_else_serves(solve_toy):
+    problem = toy_problem(systems=["toy-a"],
+                          existing=[{"site": "dc1", "system": "toy-b", "count": 5}])
+    with pytest.raises(NoPlanError, match="infeasible") as caught:
+        solve_toy(problem, candidates(candidate("toy-b", 1200)))  # only toy-b serves: 6,000
+    assert caught.value.diagnosis == ["workload chat, p1: 4,000 of 10,000 output tok/s cannot be "
+                                      "served by any allowed system within its SLO and sites"]
+
+
+def test_existing_systems_the_site_cannot_hold_are_an_input_error(solve_toy):
+    problem = toy_problem(existing=[{"site": "dc1", "system": "toy-rack", "count": 2}])
+    with pytest.raises(InputError, match=r"existing\[0\]: 2 × toy-rack at dc1: .*; expected a "
+                       "site whose racks hold them"):
+        solve_toy(problem, BOTH)
+
+
 def test_existing_fleet_retires_after_its_last_period(solve_toy):
     problem = toy_problem(periods=[{"id": "p1", "hours": 4380}, {"id": "p2", "hours": 4380}],
                           existing=[{"site": "dc1", "system": "toy-a", "count": 10,
