@@ -6,7 +6,8 @@ Conventions (PyPSA's multi-period convention):
 - existing systems carry no capex (sunk) but pay energy, facility and opex;
 - energy = average draw × PUE × hours × $/kWh, average draw = idle + (busy − idle) × load,
   split into an idle part per installed system and a busy part per deployed replica;
-- facility = colocation $/kW-month on provisioned (max) IT kW;
+- facility = colocation $/kW-month, plus an owned hall's capex per MW as an annuity
+  (CRF(r, hall life)), on provisioned (max) IT kW;
 - opex = maintenance share × price per year + software per accelerator-year;
 - cloud sites rent systems at $/accelerator-hour × markup and pay nothing else;
 - with `cost_basis: tco_tier`, owned systems cost the published all-in $/accelerator-hour
@@ -70,7 +71,7 @@ class SystemCosts:
     energy_idle: float
     """Energy of the idle draw, per installed system."""
     facility: float
-    """Colocation / facility charge on provisioned kW, per installed system."""
+    """Colocation and owned-hall capex on provisioned kW, per installed system."""
     opex: float
     """Maintenance and software, per installed system."""
     rent: float
@@ -97,9 +98,10 @@ def system_costs(system: System, site: Site, finance: Finance, hours: float) -> 
         finance.discount_rate, finance.life_years
     ) * years
     energy_idle = system.idle_kw * site.pue * hours * site.electricity_usd_per_kwh
-    facility = (system.power_kw_max or 0.0) * site.colocation_usd_per_kw_month * (
-        hours / HOURS_PER_MONTH
-    )
+    hall_usd_per_kw_year = site.datacenter_capex_usd_per_mw / 1000 * crf(
+        finance.discount_rate, site.datacenter_life_years)
+    facility = (system.power_kw_max or 0.0) * (
+        site.colocation_usd_per_kw_month * hours / HOURS_PER_MONTH + hall_usd_per_kw_year * years)
     opex = (
         finance.maintenance_share * price
         + finance.software_usd_per_accelerator_year * system.accelerators

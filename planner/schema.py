@@ -573,7 +573,15 @@ class Site(Strict):
     electricity_usd_per_kwh: Annotated[float, NOT_BOOL, Field(ge=0, le=100, allow_inf_nan=False)] = 0.08
     """Electricity price, $/kWh."""
     colocation_usd_per_kw_month: Annotated[float, NOT_BOOL, Field(ge=0, le=1e5, allow_inf_nan=False)] = 0.0
-    """Facility charge on provisioned IT kW per month (colocation, or owned DC annualised)."""
+    """Facility charge on provisioned IT kW per month (colocation: CBRE's North American
+    wholesale average was $184/kW-month in H2 2024)."""
+    datacenter_capex_usd_per_mw: Annotated[float, NOT_BOOL, Field(ge=0, le=1e9, allow_inf_nan=False)] = 0.0
+    """An owned hall's construction cost per MW of critical IT load, charged like colocation on
+    each installed system's provisioned IT kW, as an annuity over datacenter_life_years at the
+    discount rate (Cushman & Wakefield 2025: $11.7M/MW, the average of 19 US markets)."""
+    datacenter_life_years: Annotated[float, NOT_BOOL, Field(ge=1, le=60, allow_inf_nan=False)] = 10.0
+    """Years the hall's capex is recovered over (10 in cliffcenter.com's inference-economics
+    calculator; buildings are often written off over 15–20)."""
     rent_markup: Annotated[float, NOT_BOOL, Field(gt=0, le=10, allow_inf_nan=False)] = 1.0
     """Multiplier on catalog rental prices at a cloud site."""
     max_accelerators: Count | None = None

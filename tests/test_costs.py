@@ -56,6 +56,22 @@ def test_one_hgx_h200_year_line_by_line():
     assert system_power_kw(system, site, finance) == pytest.approx(system.power_kw_max * 1.3)
 
 
+def test_an_owned_halls_capex_per_mw_is_an_annuity_on_provisioned_it_kw():
+    # $11.7M per MW of IT load over 10 years at 8%: $11,700/kW × CRF(0.08, 10) = $1,743.6/kW-year
+    system = load_catalog().systems["nvidia-hgx-h200"]
+    finance = Finance(discount_rate=0.08)
+    site = Site(id="dc1", power_mw=20, datacenter_capex_usd_per_mw=11.7e6)
+    assert crf(0.08, 10) == pytest.approx(0.149029, abs=1e-6)
+    half_year = system_costs(system, site, finance, hours=4380)
+    assert half_year.facility == pytest.approx(system.power_kw_max * 11_700 * crf(0.08, 10) / 2)
+    longer = Site(id="dc1", power_mw=20, datacenter_capex_usd_per_mw=11.7e6,
+                  datacenter_life_years=20)
+    assert system_costs(system, longer, finance, hours=4380).facility < half_year.facility
+    tier = system_costs(system, site, Finance(cost_basis="tco_tier", tco_tier="hyperscaler"),
+                        hours=4380)
+    assert tier.facility == 0  # the all-in tier price has the hall in it
+
+
 def test_tier_basis_prices_owned_systems_at_the_published_rate():
     system = load_catalog().systems["nvidia-hgx-h200"]
     finance = Finance(cost_basis="tco_tier", tco_tier="hyperscaler")
