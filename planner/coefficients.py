@@ -14,6 +14,7 @@ import pandas as pd
 from planner.costs import (
     busy_energy_usd,
     discount_factors,
+    rack_usd,
     rent_price,
     system_costs,
     system_power_kw,
@@ -82,6 +83,9 @@ class ModelData:
     rack_limit: dict[tuple[str, str], float]
     existing: dict[tuple[str, str, str], int]
     """Existing systems per (system, site, period)."""
+    rack_cost: dict[tuple[str, str], float]
+    """Discounted cost of one occupied rack position per (site, period), $M; only where it
+    is not 0."""
     max_accelerators: dict[str, float]
     objective: Objective
     max_vendor_share: float | None = None
@@ -329,6 +333,9 @@ def build_data(inputs: Inputs, candidates: pd.DataFrame) -> ModelData:
         },
         systems_per_rack=systems_per_rack,
         rack_limit={(s.id, p): site_value(s.racks, p) for s in problem.sites for p in periods},
+        rack_cost={(s.id, p): discount[p] * rack_usd(s, finance, hours[p]) / USD
+                   for s in problem.sites for p in periods
+                   if rack_usd(s, finance, hours[p])},
         existing=existing,
         max_accelerators={
             s.id: (math.inf if s.max_accelerators is None else s.max_accelerators)

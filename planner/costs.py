@@ -7,7 +7,7 @@ Conventions (PyPSA's multi-period convention):
 - energy = average draw × PUE × hours × $/kWh, average draw = idle + (busy − idle) × load,
   split into an idle part per installed system and a busy part per deployed replica;
 - facility = colocation $/kW-month, plus an owned hall's capex per MW as an annuity
-  (CRF(r, hall life)), on provisioned (max) IT kW;
+  (CRF(r, hall life)), on provisioned (max) IT kW, plus a monthly charge per occupied rack;
 - opex = maintenance share × price per year + software per accelerator-year;
 - cloud sites rent systems at $/accelerator-hour × markup and pay nothing else;
 - with `cost_basis: tco_tier`, owned systems cost the published all-in $/accelerator-hour
@@ -107,6 +107,14 @@ def system_costs(system: System, site: Site, finance: Finance, hours: float) -> 
         + finance.software_usd_per_accelerator_year * system.accelerators
     ) * years
     return SystemCosts(capex, energy_idle, facility, opex, 0.0, 0.0)
+
+
+def rack_usd(site: Site, finance: Finance, hours: float) -> float:
+    """One occupied rack position at `site` for a period of `hours`: its monthly charge; none
+    at cloud sites or under the all-in tier basis (inside those prices)."""
+    if site.kind == SiteKind.cloud or finance.cost_basis == CostBasis.tco_tier:
+        return 0.0
+    return site.rack_usd_per_month * hours / HOURS_PER_MONTH
 
 
 def busy_energy_usd(

@@ -241,9 +241,11 @@ def join(data: ModelData, plans: dict[str, Values]) -> Values | None:
 
 
 def plan_cost(data: ModelData, values: Values) -> float:
-    """The objective of the whole MIP at `values` ($M): purchases, installed systems and busy
-    replicas (`formulation.cost_expression`)."""
+    """The objective of the whole MIP at `values` ($M): purchases, installed systems, busy
+    replicas and occupied racks (`formulation.cost_expression`)."""
     buys = sum(cost * values.get(("buy", key), 0.0) for key, cost in data.buy_cost.items())
     installed = sum(cost * values.get(("n", key), 0.0) for key, cost in data.installed_cost.items())
     busy = sum(cost * values.get(("x", key), 0.0) for key, cost in data.replica_cost.items())
-    return buys + installed + busy
+    racks = sum(data.rack_cost[(l, p)] * value for (name, (_, l, p)), value in values.items()
+                if name == "r" and (l, p) in data.rack_cost)
+    return buys + installed + busy + racks

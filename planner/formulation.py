@@ -325,11 +325,14 @@ def add_policy(m: pyo.ConcreteModel, d: ModelData) -> None:
 
 def cost_expression(m: pyo.ConcreteModel, d: ModelData) -> object:
     """Σ discounted cost ($M): capex of purchases (annuities over the rest of the horizon)
-    + per-installed costs (idle energy, facility, opex, rent, all-in tier) + busy energy."""
+    + per-installed costs (idle energy, facility, opex, rent, all-in tier) + busy energy
+    + occupied racks (rack_cost[l,p] · r[s,l,p])."""
     buys = sum(d.buy_cost[t] * m.buy[t] for t in m.SLP_owned)
     installed = sum(d.installed_cost[t] * m.n[t] for t in m.SLP)
     busy = sum(d.replica_cost[t] * m.x[t] for t in m.KLP if d.replica_cost[t])
-    return buys + installed + busy
+    racks = sum(d.rack_cost[(l, p)] * m.r[s, l, p] for s, l, p in m.SLP_owned
+                if (l, p) in d.rack_cost)
+    return buys + installed + busy + racks
 
 
 def add_objective(m: pyo.ConcreteModel, d: ModelData) -> None:

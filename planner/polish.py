@@ -134,13 +134,15 @@ def _move_purchases(data: ModelData, period: str, model: pyo.ConcreteModel,
 
 
 def period_cost(data: ModelData, period: str, values: Values) -> float:
-    """What `values` spends in `period` besides purchases ($M): installed systems and busy
-    replicas, the objective of the period's model up to its fixed fleet."""
+    """What `values` spends in `period` besides purchases ($M): installed systems, busy
+    replicas and occupied racks, the objective of the period's model up to its fixed fleet."""
     installed = sum(data.installed_cost[(s, l, period)] * values.get(("n", (s, l, period)), 0.0)
                     for s, l in data.sl)
     busy = sum(data.replica_cost[(k, l, period)] * values.get(("x", (k, l, period)), 0.0)
                for k, l in data.kl if data.replica_cost[(k, l, period)])
-    return installed + busy
+    racks = sum(data.rack_cost[(l, period)] * values.get(("r", (s, l, period)), 0.0)
+                for s, l in data.sl if (l, period) in data.rack_cost)
+    return installed + busy + racks
 
 
 def timed_periods(periods: list[str], deadline: float, share_time: bool = True

@@ -52,7 +52,8 @@ def _best_capacity(rows, system, accelerators):
     return best[accelerators]
 
 
-def _brute_force(systems, rows, demand, power_kw, racks, rack_power_kw=40, rack_units=42):
+def _brute_force(systems, rows, demand, power_kw, racks, rack_power_kw=40, rack_units=42,
+                 rack_usd_per_year=0.0):
     best = math.inf
     a, b = systems
     per_rack = {s["id"]: min(rack_power_kw // s["power_kw_max"], rack_units // s["rack_units"])
@@ -68,7 +69,7 @@ def _brute_force(systems, rows, demand, power_kw, racks, rack_power_kw=40, rack_
             cap = _best_capacity(rows, "bf-a", 8 * na) + _best_capacity(rows, "bf-b", 8 * nb)
             if cap + 1e-9 < demand:
                 continue
-            best = min(best, na * a["price_usd"] + nb * b["price_usd"])
+            best = min(best, na * a["price_usd"] + nb * b["price_usd"] + rack_usd_per_year * need)
     return best
 
 
@@ -78,9 +79,13 @@ def test_mip_matches_enumeration(seed, tmp_path, solve_toy):
     catalog = tmp_path / "bf.yaml"
     catalog.write_text(yaml.safe_dump({"systems": systems}))
     problem = toy_problem(systems=["bf-a", "bf-b"], catalog=[str(TOY_CATALOG), str(catalog)])
-    problem["sites"][0].update(power_mw=power_kw / 1000, racks=racks)
+    # a charge per occupied rack on some instances (its own draw: the others stay as they were)
+    rack_usd_per_month = random.Random(seed + 10_000).choice([0, 0, 3_000, 30_000])
+    problem["sites"][0].update(power_mw=power_kw / 1000, racks=racks,
+                               rack_usd_per_month=rack_usd_per_month)
     problem["workloads"][0]["demand"] = {"p1": demand}
-    expected = _brute_force(systems, rows, demand, power_kw, racks)
+    expected = _brute_force(systems, rows, demand, power_kw, racks,
+                            rack_usd_per_year=12 * rack_usd_per_month)
     try:
         plan = solve_toy(problem, candidates(*rows), shadow_prices=False)
     except NoPlanError:

@@ -135,6 +135,20 @@ def test_existing_systems_the_site_cannot_hold_are_an_input_error(solve_toy):
         solve_toy(problem, BOTH)
 
 
+def test_a_charge_per_occupied_rack_packs_the_fleet_into_fewer_racks(solve_toy):
+    # 20 kW racks hold 2 toy-a (10 kW) or 4 toy-b (5 kW); at $240k per rack-year the cheapest
+    # 10,000 tok/s is 7 toy-b (8,400 tok/s, 2 racks) + 2 toy-a (2,000, 1 rack): $1.05M + $0.2M
+    # + 3 racks × $240k = $1.97M, against 10 toy-a in 5 racks ($2.2M) or 9 toy-b in 3 ($2.07M)
+    problem = toy_problem()
+    problem["sites"][0].update(rack_power_kw=20, rack_usd_per_month=20_000)
+    plan = solve_toy(problem, BOTH)
+    fleet = plan.fleet.set_index("system")
+    assert (fleet.loc["toy-b", "systems"], fleet.loc["toy-a", "systems"]) == (7, 2)
+    assert fleet["racks"].sum() == 3
+    assert plan.tco_usd["facility"] == pytest.approx(3 * 240_000)
+    assert plan.tco_usd["total"] == pytest.approx(1_970_000)
+
+
 def test_existing_fleet_retires_after_its_last_period(solve_toy):
     problem = toy_problem(periods=[{"id": "p1", "hours": 4380}, {"id": "p2", "hours": 4380}],
                           existing=[{"site": "dc1", "system": "toy-a", "count": 10,
