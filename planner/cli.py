@@ -531,11 +531,12 @@ def estimate(
     if table.empty:
         raise NoPlanError("no deployment option fits: " + "; ".join(result.reasons),
                           list(result.reasons))
+    from planner.performance.estimate import estimate_records
+
     if format == Format.json:
         from planner.report import to_json
 
-        rows = table.to_dict(orient="records")
-        sys.stdout.write(to_json({"rows": rows}))
+        sys.stdout.write(to_json({"rows": estimate_records(table)}))
     elif format == Format.csv:
         from planner.report import frame_csv
 
@@ -546,7 +547,8 @@ def estimate(
         t = Table(title=f"{model} on {system} ({prec.value}, {input_tokens}/{output_tokens} tokens)",
                   title_justify="left")
         cols = [("mode", "mode"), ("tp", "TP"), ("pp", "PP"), ("ep", "EP"),
-                ("concurrency", "conc."), ("ttft_ms", "TTFT ms"), ("tpot_ms", "TPOT ms"),
+                ("concurrency", "conc."), ("prefill_tp", "prefill TP×PP×EP ×n"),
+                ("ttft_ms", "TTFT ms"), ("tpot_ms", "TPOT ms"),
                 ("memory_gb_per_accelerator", "GB/acc"),
                 ("output_tokens_per_s_per_accelerator", "tok/s/acc"),
                 ("output_tokens_per_s_per_system", "tok/s/system"),
@@ -554,12 +556,15 @@ def estimate(
                 ("output_tokens_per_s_per_kw", "tok/s/kW")]
         for _, label in cols:
             t.add_column(label, justify="left" if label == "mode" else "right")
-        for row in table.to_dict(orient="records"):
+        for row in estimate_records(table):
             cells = []
             for key, _ in cols:
                 v = row.get(key)
                 if key == "mode":
                     cells.append(str(v) + (" +spec" if row.get("speculative") else ""))
+                elif key == "prefill_tp":  # the prefill replica of a disaggregated pair
+                    cells.append("-" if v is None else f"{v}×{row['prefill_pp']}×"
+                                 f"{row['prefill_ep']} ×{row['prefill_replicas']:.2f}")
                 elif isinstance(v, float):
                     cells.append(f"{v:,.1f}" if abs(v) < 100 else f"{v:,.0f}")
                 else:

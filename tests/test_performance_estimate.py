@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from perf_fixtures import catalog
 
-from planner.performance.estimate import accelerators_per_rack, estimate
+from planner.performance.estimate import (
+    PREFILL_COLUMNS,
+    accelerators_per_rack,
+    estimate,
+    estimate_records,
+)
 
 
 def test_estimate_ranked() -> None:
@@ -54,3 +61,20 @@ def test_disaggregated_pair_rate_per_accelerator():
               & (raw["concurrency"] == row["concurrency"])].iloc[0]
     expected = 1 / (1 / best_p + dec["accelerators"] / dec["output_tokens_per_s"])
     assert row["output_tokens_per_s_per_accelerator"] == pytest.approx(expected, rel=1e-9)
+    # the prefill replica the pair is made of: its shape, and how many per decode replica
+    best = pre.loc[(pre["output_tokens_per_s"] / pre["accelerators"]).idxmax()]
+    assert (row["prefill_tp"], row["prefill_pp"], row["prefill_ep"]) == (
+        best["tp"], best["pp"], best["ep"])
+    assert row["prefill_replicas"] == pytest.approx(
+        dec["output_tokens_per_s"] / best["output_tokens_per_s"])
+    assert row["accelerators"] == pytest.approx(
+        dec["accelerators"] + row["prefill_accelerators"] * row["prefill_replicas"])
+
+
+def test_estimate_records_leave_an_aggregated_row_without_prefill():
+    table = estimate(catalog(), "nvidia-hgx-b200", "llama-3.3-70b", "fp8", 1024, 256,
+                     None, None, top=None).table
+    records = {r["mode"]: r for r in estimate_records(table)}
+    assert {k: records["aggregated"][k] for k in PREFILL_COLUMNS} == dict.fromkeys(PREFILL_COLUMNS)
+    assert all(type(records["disaggregated"][k]) is int for k in PREFILL_COLUMNS[:-1])
+    json.dumps(records, allow_nan=False)  # what `--format json` writes

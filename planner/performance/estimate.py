@@ -17,6 +17,10 @@ from planner.catalog import lookup
 from planner.performance import WorkloadSpec, candidates, explain_infeasible
 from planner.schema import Catalog, Precision, Speculative, System
 
+PREFILL_COLUMNS = ["prefill_tp", "prefill_pp", "prefill_ep", "prefill_accelerators",
+                   "prefill_replicas"]
+"""A disaggregated row's prefill replica (empty on aggregated rows): its shape, accelerators,
+and replicas per decode replica."""
 RACK_KW = 40.0
 """Rack power assumed for per-rack figures of servers (air-cooled hall)."""
 
@@ -62,6 +66,8 @@ def estimate(
         why = explain_infeasible(spec, system, catalog) or "no option fits"
         return EstimateResult(df, [why])
     df = pd.concat([df[df["mode"] == "aggregated"], disaggregated_pairs(df)], ignore_index=True)
+    df = df.reindex(columns=[*df.columns.drop(PREFILL_COLUMNS, errors="ignore"), *PREFILL_COLUMNS])
+    df = df.astype({**{c: "Int64" for c in PREFILL_COLUMNS[:-1]}, "prefill_replicas": float})
     per_acc = df["output_tokens_per_s"] / df["accelerators"]
     df = df.assign(
         output_tokens_per_s_per_accelerator=per_acc,
@@ -81,7 +87,9 @@ def disaggregated_pairs(df: pd.DataFrame) -> pd.DataFrame:
     A request needs a_p / r_p prefill accelerators and a_d / r_d decode accelerators per unit
     of output rate, so the pair delivers 1 / (a_p/r_p + a_d/r_d) output tok/s per accelerator.
     The row is scaled to one decode replica: accelerators = a_d + a_p · r_d / r_p (fractional
-    prefill share), power likewise; TTFT = prefill TTFT + decode hand-over; TPOT = decode's."""
+    prefill share), power likewise; TTFT = prefill TTFT + decode hand-over; TPOT = decode's.
+    tp, pp, ep and concurrency are the decode replica's; the prefill replica's shape is in
+    PREFILL_COLUMNS, with `prefill_replicas` = r_d / r_p per decode replica."""
     prefill = df[df["mode"] == "prefill"]
     decode = df[df["mode"] == "decode"]
     if prefill.empty or decode.empty:
@@ -90,9 +98,20 @@ def disaggregated_pairs(df: pd.DataFrame) -> pd.DataFrame:
     share = decode["output_tokens_per_s"] / p["output_tokens_per_s"]
     return decode.assign(
         mode="disaggregated",
+        prefill_tp=int(p["tp"]), prefill_pp=int(p["pp"]), prefill_ep=int(p["ep"]),
+        prefill_accelerators=int(p["accelerators"]), prefill_replicas=share,
         accelerators=decode["accelerators"] + p["accelerators"] * share,
         power_kw=decode["power_kw"] + p["power_kw"] * share,
         ttft_ms=decode["ttft_ms"] + p["ttft_ms"],
         memory_gb_per_accelerator=decode["memory_gb_per_accelerator"].combine(
             pd.Series(p["memory_gb_per_accelerator"], index=decode.index), max),
     )
+
+
+def estimate_records(table: pd.DataFrame) -> list[dict[str, object]]:
+    """The rows as JSON-ready records: a missing value (an aggregated row's prefill) is None,
+    counts are ints."""
+    return [{key: None if value is None or value is pd.NA
+             or (isinstance(value, float) and math.isnan(value))
+             else int(value) if key in PREFILL_COLUMNS[:-1] else value
+             for key, value in row.items()} for row in table.to_dict(orient="records")]
