@@ -246,6 +246,7 @@ def plan_cost(data: ModelData, values: Values) -> float:
     buys = sum(cost * values.get(("buy", key), 0.0) for key, cost in data.buy_cost.items())
     installed = sum(cost * values.get(("n", key), 0.0) for key, cost in data.installed_cost.items())
     busy = sum(cost * values.get(("x", key), 0.0) for key, cost in data.replica_cost.items())
-    racks = sum(data.rack_cost[(l, p)] * value for (name, (_, l, p)), value in values.items()
-                if name == "r" and (l, p) in data.rack_cost)
+    racks = sum(data.rack_cost[(index[1], index[2])] * value
+                for (name, index), value in values.items()
+                if name == "r" and (index[1], index[2]) in data.rack_cost)
     return buys + installed + busy + racks

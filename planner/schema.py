@@ -446,7 +446,7 @@ class CatalogFile(Strict):
 
 
 def _quantity(unit: str) -> BeforeValidator:
-    """Accept a number (already in `unit`) or a string like '20MW' / '350 kW'."""
+    """Accept a number (already in `unit`) or a string like '20MW' / '350 kW' / '1.5M tok/s'."""
 
     def convert(value: Any) -> Any:
         if isinstance(value, str):
@@ -636,11 +636,11 @@ class Workload(Strict):
     slo: Slo = Field(default_factory=Slo)
     """Latency targets."""
     demand: dict[PeriodId, Annotated[
-        float, NOT_BOOL, Field(ge=0, le=MAX_DEMAND_TOK_S, allow_inf_nan=False),
+        float, NOT_BOOL, _quantity("tok/s"), Field(ge=0, le=MAX_DEMAND_TOK_S, allow_inf_nan=False),
         AfterValidator(_zero_or_servable)
     ]] | None = None
     """Peak output tokens/s per period id (or give a forecast CSV): 0, or from
-    MIN_DEMAND_TOK_S to 1e12."""
+    MIN_DEMAND_TOK_S to 1e12; a number, or text such as `1.5M tok/s`."""
     utilization: Fraction = 0.6
     """Average / peak demand: share of peak capacity that delivers tokens on average."""
     headroom: Annotated[float, NOT_BOOL, Field(ge=0, le=5, allow_inf_nan=False)] = 0.0

@@ -22,10 +22,13 @@ class UnitError(ValueError):
 
 
 def parse_quantity(text: str, unit: str) -> float:
-    """Read `text` and return its value in `unit` (`MW`, `kW`, `W`, or `` for a plain count).
+    """Read `text` and return its value in `unit` (`MW`, `kW`, `W`, `tok/s`, or `` for a plain
+    count).
 
     >>> parse_quantity("20MW", "MW"), parse_quantity("350 kW", "MW"), parse_quantity("1.5M", "")
     (20.0, 0.35, 1500000.0)
+    >>> parse_quantity("1.5M tok/s", "tok/s")
+    1500000.0
     """
     match = _NUMBER.match(text)
     if not match:
@@ -33,6 +36,11 @@ def parse_quantity(text: str, unit: str) -> float:
     value = float(match["num"])
     given = match["unit"].lower()
     target = unit.lower()
+    allowed_rest = {"tok/s": ("", "tok/s", "tokens/s")}.get(target, ("",))
+    if (target in _POWER or target == "tok/s") and match["rest"] not in allowed_rest:
+        raise UnitError(f"'{text}' is not in {unit}")  # '20MW/h'; '2M/h' for a rate
+    if target == "tok/s":
+        target = ""
     if target in _POWER:
         if given == "":
             return value  # a bare number is already in the target unit

@@ -273,3 +273,18 @@ def test_solve_runs_the_periods_between_two_full_mips(write_problem, monkeypatch
     assert [c[0] for c in calls] == ["restricted", "polish", "full", "periods", "full"]
     assert calls[2] == ("full", FULL_BEFORE_PERIODS)
     assert result.objective == pytest.approx(1.0) and result.bound <= 1.0 + 1e-9
+
+
+def test_plan_cost_is_the_models_objective_racks_and_all(write_problem):
+    # two half-years, 20 kW racks of 2 toy-a at $20k a month: the cost of a plan's values
+    # (used by the stages to compare plans) is what the model's objective says of them
+    problem = toy_problem(periods=HALF_YEARS, systems=["toy-a"])
+    problem["workloads"][0]["demand"] = {"p1": 5000, "p2": 10000}
+    problem["sites"][0].update(rack_power_kw=20, rack_usd_per_month=20_000)
+    data = _data(write_problem, problem)
+    model = build_model(data)
+    assert _run(model, EXACT).status == Status.optimal
+    racks = sum(round(v.value) for v in model.r.values())
+    assert racks == 3 + 5  # 5 then 10 systems, 2 a rack
+    assert plan_cost(data, _values(model)) == pytest.approx(pyo.value(model.cost), rel=1e-12)
+    assert pyo.value(model.cost) == pytest.approx(0.05 * 15 + 0.12 * racks)

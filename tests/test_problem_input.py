@@ -110,6 +110,13 @@ def test_date_like_period_ids_are_read_as_text(tmp_path):
     assert set(inputs.demand) == {("chat", "2027-01-01"), ("chat", "2027-07-01")}
 
 
+def test_demand_with_a_unit_is_accepted(tmp_path):
+    data = problem()
+    data["workloads"][0]["demand"] = {"p1": "1.5k tok/s", "p2": "2M"}
+    assert load_problem(write(tmp_path, data)).demand == {("chat", "p1"): 1500.0,
+                                                           ("chat", "p2"): 2e6}
+
+
 def test_power_with_a_unit_is_accepted(tmp_path):
     data = problem()
     data["sites"][0]["power_mw"] = "20MW"
@@ -570,7 +577,8 @@ def test_vendor_filter_that_leaves_nothing(tmp_path):
     ("350 kW", "kW", 350.0), ("1.2GW", "MW", 1200.0), ("500W", "kW", 0.5), ("20", "MW", 20.0),
     (" 7.5 ", "kW", 7.5), ("1e3kW", "MW", 1.0), (".5MW", "kW", 500.0),
     ("1.5M", "", 1.5e6), ("1.5M tok/s", "", 1.5e6), ("12k", "", 12000.0), ("42", "", 42.0),
-    ("$2.65/h", "", 2.65), ("2B", "", 2e9),
+    ("$2.65/h", "", 2.65), ("2B", "", 2e9), ("1.5M tok/s", "tok/s", 1.5e6),
+    ("200k tokens/s", "tok/s", 2e5), ("350", "tok/s", 350.0),
 ])
 def test_parse_quantity(text, unit, value):
     assert parse_quantity(text, unit) == pytest.approx(value)
@@ -583,6 +591,10 @@ def test_parse_quantity(text, unit, value):
     ("20MW", "", "'20MW' is a power; expected a plain quantity"),
     ("3 apples", "", "unknown unit 'apples' in '3 apples'"),
     ("1,000", "", "cannot read '1,000' as a quantity in a count"),
+    ("20MW/h", "MW", "'20MW/h' is not in MW"),
+    ("20MW tokens/s", "MW", "'20MW tokens/s' is not in MW"),
+    ("2M/h", "tok/s", "'2M/h' is not in tok/s"),
+    ("3MW", "tok/s", "'3MW' is a power; expected a plain quantity"),
 ])
 def test_parse_quantity_errors(text, unit, message):
     with pytest.raises(UnitError) as info:
