@@ -333,9 +333,9 @@ def build_data(inputs: Inputs, candidates: pd.DataFrame) -> ModelData:
         },
         systems_per_rack=systems_per_rack,
         rack_limit={(s.id, p): site_value(s.racks, p) for s in problem.sites for p in periods},
-        rack_cost={(s.id, p): discount[p] * rack_usd(s, finance, hours[p]) / USD
-                   for s in problem.sites for p in periods
-                   if rack_usd(s, finance, hours[p])},
+        rack_cost={key: usd for key, usd in (
+            ((s.id, p), discount[p] * rack_usd(s, finance, hours[p]) / USD)
+            for s in problem.sites for p in periods) if usd},
         existing=existing,
         max_accelerators={
             s.id: (math.inf if s.max_accelerators is None else s.max_accelerators)

@@ -165,8 +165,8 @@ def plan_from_result(inputs: Inputs, result: SolveResult) -> Plan:
         why = ("the limits leave room to serve none of the demand" if result.status ==
                Status.optimal else "no plan found within the time limit serves any of the "
                "demand; raise --time-limit")
-        raise NoPlanError(f"{why} (served scale 0)", status="infeasible" if result.status ==
-                          Status.optimal else Status.no_solution.value)
+        raise NoPlanError(f"{why} (served scale 0)", status=(
+            Status.infeasible if result.status == Status.optimal else Status.no_solution).value)
     plan = build_plan(inputs.problem.name, result)
     plan.cost_basis = inputs.problem.finance.cost_basis.value
     add_recipes(plan, inputs)

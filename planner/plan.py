@@ -217,11 +217,13 @@ def build_plan(name: str, result: SolveResult, horizon_notes: list[str] | None =
             ("capex", line.capex * (n - existing)), ("energy", line.energy_idle * n),
             ("facility", line.facility * n), ("opex", line.opex * n), ("rent", line.rent * n),
             ("all_in", line.all_in * n),
-            ("facility", racks * d.rack_cost.get((l, p), 0.0) * USD / disc),
         ):
             if usd:
                 cost_rows.append({"period": p, "site": l, "system": s, "component": component,
                                   "usd": disc * usd})
+        if racks and (l, p) in d.rack_cost:  # discounted already
+            cost_rows.append({"period": p, "site": l, "system": s, "component": "facility",
+                              "usd": racks * d.rack_cost[(l, p)] * USD})
 
     dep_rows = []
     for k, l, p in m.KLP:

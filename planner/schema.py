@@ -579,13 +579,13 @@ class Site(Strict):
     """An owned hall's construction cost per MW of critical IT load, charged like colocation on
     each installed system's provisioned IT kW, as an annuity over datacenter_life_years at the
     discount rate (Cushman & Wakefield 2025: $11.7M/MW, the average of 19 US markets)."""
+    datacenter_life_years: Annotated[float, NOT_BOOL, Field(ge=1, le=60, allow_inf_nan=False)] = 10.0
+    """Years the hall's capex is recovered over (10 in cliffcenter.com's inference-economics
+    calculator; buildings are often written off over 15–20)."""
     rack_usd_per_month: Annotated[float, NOT_BOOL, Field(ge=0, le=1e7, allow_inf_nan=False)] = 0.0
     """Per occupied rack position per month, on top of the per-kW charges: cabinet, PDUs and
     top-of-rack gear, or a colocation's per-cabinet fee. Charged on the racks the plan uses
     (whole racks: a half-full rack pays in full)."""
-    datacenter_life_years: Annotated[float, NOT_BOOL, Field(ge=1, le=60, allow_inf_nan=False)] = 10.0
-    """Years the hall's capex is recovered over (10 in cliffcenter.com's inference-economics
-    calculator; buildings are often written off over 15–20)."""
     rent_markup: Annotated[float, NOT_BOOL, Field(gt=0, le=10, allow_inf_nan=False)] = 1.0
     """Multiplier on catalog rental prices at a cloud site."""
     max_accelerators: Count | None = None
