@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from planner.schema import (
     System,
 )
 from planner.units import UnitError, parse_quantity
-from planner.yamlio import read_yaml
+from planner.yamlio import read_text, read_yaml
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def load_problem(path: Path | str, overrides: Overrides | None = None) -> Inputs
                 ]
             )
     measured = _relative(path, problem.performance) if problem.performance else None
-    if measured is not None and not measured.exists():
+    if measured is not None and not _exists(measured):
         raise InputError([f"{path}: performance: file not found: {measured}"])
     allowed = {s.id for s in systems}
     held = [catalog.systems[sid] for sid in sorted({e.system for e in problem.existing})
@@ -159,15 +160,24 @@ def _catalog_paths(problem: Problem, path: Path) -> list[Path]:
     seen = {default_catalog_dir().resolve()}  # loaded anyway
     for i, entry in enumerate(problem.catalog):
         resolved = _relative(path, entry)
-        if resolved.exists() and resolved.resolve() in seen:
+        try:
+            resolved.stat()
+            canonical = resolved.resolve(strict=True)
+        except FileNotFoundError:
+            canonical = None
+        except (OSError, ValueError, RuntimeError) as exc:  # a NUL, a name too long, a loop
+            errors.append(f"{path}: catalog[{i}]: found {entry!r}; expected a catalog file or "
+                          f"directory (cannot use this path: {getattr(exc, 'strerror', None) or exc})")
+            continue
+        if canonical is not None and canonical in seen:
             continue  # listed twice: load once
-        seen.add(resolved.resolve())
-        if not resolved.exists():
+        seen.add(canonical or resolved)
+        if canonical is None:
             errors.append(f"{path}: catalog[{i}]: found {entry!r}; expected a catalog file or "
                           f"directory (not found: {resolved})")
-        elif resolved.is_dir() and path.resolve().parent == resolved.resolve():
+        elif resolved.is_dir() and path.resolve().parent == canonical:
             paths.extend(f for f in catalog_files([resolved]) if f.resolve() != path.resolve())
-        elif resolved.resolve() == path.resolve():
+        elif canonical == path.resolve():
             errors.append(f"{path}: catalog[{i}]: found {entry!r}, the problem file itself; expected "
                           "a catalog file or directory")
         else:
@@ -175,6 +185,16 @@ def _catalog_paths(problem: Problem, path: Path) -> list[Path]:
     if errors:
         raise InputError(errors)
     return paths
+
+
+def _exists(path: Path) -> bool:
+    """Whether `path` exists; a path the system cannot use (a NUL byte, a name too long, a
+    symlink loop) does not."""
+    try:
+        path.stat()
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _relative(problem_path: Path, other: str) -> Path:
@@ -345,17 +365,20 @@ def read_forecast(
     Rows for the same (period, workload[, site]) are an error, not silently summed. The demand
     has a key only where there are rows.
     """
+    text = read_text(path, "a forecast CSV", "forecast file not found",
+                     encoding="utf-8-sig")  # -sig: Excel's BOM
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:  # -sig: Excel's BOM
-            reader = csv.DictReader(handle, skipinitialspace=True)
-            rows = [(reader.line_num, row) for row in reader]  # line_num: blank lines count
-            header = [str(c).strip() for c in reader.fieldnames or []]
-    except FileNotFoundError:
-        raise InputError([f"{path}: forecast file not found"]) from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        reader = csv.DictReader(io.StringIO(text, newline=""), skipinitialspace=True)
+        rows = [(reader.line_num, row) for row in reader]  # line_num: blank lines count
+        header = [str(c).strip() for c in reader.fieldnames or []]
+    except csv.Error as exc:
         raise InputError([f"{path}: cannot read forecast CSV ({exc})"]) from None
     columns = set(header)
     errors: list[str] = []
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:  # csv.DictReader keeps the last such column: the others' cells would be lost
+        raise InputError([f"{path}: line 1 (header): column '{c}' appears more than once; "
+                          "expected each column once" for c in repeated])
     if not rows:
         raise InputError([f"{path}: no rows; expected a header period,workload,output_tokens_per_s "
                           "and one row per period and workload"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +44,41 @@ and bench files nest five levels at most; a deeper one is a mistake, and Python'
 fails past a few hundred."""
 
 
+def read_text(path: Path, expected: str, missing: str = "file not found",
+              encoding: str = "utf-8") -> str:
+    """The text of the regular file at `path`. Every failure is an InputError naming the file:
+    `missing` when there is none, `expected` (e.g. "a YAML file") after a directory, a pipe
+    or a device (reading a FIFO waits for a writer forever, /dev/zero fills the memory), and
+    what the system says of a path it cannot use (a NUL byte, a name too long, a symlink
+    loop) or of bytes that are not text."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise InputError([f"{path}: {missing}"]) from None
+    except (OSError, ValueError) as exc:
+        raise InputError([f"{path}: cannot read ({_reason(exc)})"]) from None
+    if stat.S_ISDIR(mode):
+        raise InputError([f"{path}: is a directory; expected {expected}"])
+    if not stat.S_ISREG(mode):
+        raise InputError([f"{path}: is not a regular file (a pipe or a device); expected "
+                          f"{expected}"])
+    try:
+        return path.read_text(encoding=encoding)
+    except UnicodeDecodeError as exc:
+        raise InputError([f"{path}: byte {exc.start}: not UTF-8 text; expected {expected}"]
+                         ) from None
+    except OSError as exc:
+        raise InputError([f"{path}: cannot read ({_reason(exc)})"]) from None
+
+
+def _reason(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or str(exc)
+
+
 def read_yaml(path: Path) -> Any:
     """Parse a YAML file; syntax errors name the file, line and column; nesting deeper than
     MAX_DEPTH is refused."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError([f"{path}: file not found"]) from None
-    except IsADirectoryError:
-        raise InputError([f"{path}: is a directory; expected a YAML file"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError([f"{path}: cannot read ({exc})"]) from None
+    text = read_text(path, "a YAML file")
     too_deep = InputError([f"{path}: lists or mappings nested more than {MAX_DEPTH} levels deep; "
                            "expected a problem or catalog file"])
     if _deeper_than(text, MAX_DEPTH):

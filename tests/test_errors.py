@@ -3,6 +3,7 @@ expected; the CLI turns it into exit code 2 without a traceback."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -181,7 +182,29 @@ def test_read_yaml_undecodable(tmp_path):
     path.write_bytes(b"name: caf\xe9\n")
     with pytest.raises(InputError) as info:
         read_yaml(path)
-    assert info.value.problems[0].startswith(f"{path}: cannot read (")
+    assert info.value.problems == [f"{path}: byte 9: not UTF-8 text; expected a YAML file"]
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+def test_a_pipe_or_a_device_is_refused_not_read(tmp_path, special):
+    # reading a FIFO waits for a writer forever; /dev/zero never ends
+    path = Path(special)
+    if special == "fifo":
+        path = tmp_path / "problem.yaml"
+        os.mkfifo(path)
+    with pytest.raises(InputError) as info:
+        read_yaml(path)
+    assert info.value.problems == [
+        f"{path}: is not a regular file (a pipe or a device); expected a YAML file"]
+
+
+def test_a_path_the_system_cannot_use_is_an_input_error(tmp_path):
+    loop = tmp_path / "loop.yaml"
+    loop.symlink_to(loop)
+    for path in (loop, tmp_path / ("x" * 300), Path("a\0b.yaml")):
+        with pytest.raises(InputError) as info:
+            read_yaml(path)
+        assert ": cannot read (" in info.value.problems[0]  # NUL is shown escaped
 
 
 def test_union_members_that_do_not_apply_are_not_reported():

@@ -73,7 +73,8 @@ FIELD_NAMES = set(_schema["properties"]) | {
 } | {"period", "workload", "site", "output_tokens_per_s", "requests_per_s"}
 """Every key a problem file (or forecast column) can have: an error line must name one of them."""
 
-WHOLE_FILE = ("file not found", "forecast file not found", "no rows", "cannot read", "is a directory")
+WHOLE_FILE = ("file not found", "forecast file not found", "no rows", "cannot read", "is a directory",
+              "is not a regular file")
 
 # Values that are wrong almost anywhere they are put, plus a few plausible-looking ones.
 JUNK = st.one_of(
@@ -104,7 +105,8 @@ def _names_a_field(line: str, folder: Path) -> bool:
     if not match:
         return False
     rest = match[1]
-    if rest.startswith(WHOLE_FILE) or rest.startswith("(top level)") or re.match(r"line \d+", rest):
+    if rest.startswith(WHOLE_FILE) or rest.startswith("(top level)") \
+            or re.match(r"(line|byte) \d+", rest):
         return True
     locator, _, message = rest.partition(": ")
     if message.startswith("unknown key"):  # the locator is the misspelt key itself

@@ -58,6 +58,7 @@ from planner.performance.params import (
 )
 from planner.performance.spec import WorkloadSpec
 from planner.schema import Catalog, Mode, Precision
+from planner.yamlio import read_text
 
 DEFAULT_CSV = Path(__file__).resolve().parents[3] / "shared" / "reference" / (
     "mlperf_v51_calibration.csv"
@@ -165,17 +166,8 @@ SKIPS_SHOWN = 5
 
 def _read_csv(path: Path) -> pd.DataFrame:
     """The CSV as text columns, or InputError if it cannot be read, decoded or parsed."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # -sig: Excel's byte-order mark
-    except FileNotFoundError:
-        raise InputError([f"{path}: calibration CSV not found"]) from None
-    except IsADirectoryError:
-        raise InputError([f"{path}: is a directory; expected a CSV file"]) from None
-    except UnicodeDecodeError as exc:
-        raise InputError([f"{path}: byte {exc.start}: not UTF-8 text; expected a UTF-8 CSV "
-                          "file"]) from None
-    except OSError as exc:
-        raise InputError([f"{path}: cannot read ({exc.strerror or exc})"]) from None
+    # -sig: Excel's byte-order mark
+    text = read_text(path, "a CSV file", "calibration CSV not found", encoding="utf-8-sig")
     expected = (f"expected a header line with columns {', '.join(REQUIRED_COLUMNS)} and one "
                 "row per result")
     try:

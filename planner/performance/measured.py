@@ -15,6 +15,7 @@ range: nothing is extrapolated beyond the smallest or largest measured concurren
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from pydantic import ValidationError
 
 from planner.errors import InputError
 from planner.schema import MeasuredRow, Precision
+from planner.yamlio import read_text
 
 if TYPE_CHECKING:
     from planner.performance.latency import Hardware
@@ -56,11 +58,9 @@ class MeasuredTable:
     def from_csv(cls, path: Path | str) -> MeasuredTable:
         """Read and validate a CSV; every problem is one line naming file, row, column."""
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InputError([f"{path}: cannot read ({exc})"]) from None
-        reader = csv.DictReader(text.splitlines())
+        text = read_text(path, "a CSV file", "measured-performance CSV not found",
+                         encoding="utf-8-sig")  # -sig: Excel's byte-order mark
+        reader = csv.DictReader(io.StringIO(text, newline=""))
         header = reader.fieldnames or []
         missing = [c for c in REQUIRED if c not in header]
         if missing:
