@@ -92,21 +92,8 @@ def load_catalog(extra: Iterable[Path] = (), include_default: bool = True) -> Ca
                 origin[key] = path
                 table[entry.id] = entry  # type: ignore[assignment]
     for system in systems.values():
-        if system.accelerator not in accelerators:
-            problems.append(
-                f"{origin[('systems', system.id)]}: systems.{system.id}.accelerator: found "
-                f"'{system.accelerator}'; expected one of the accelerator ids "
-                f"({', '.join(sorted(accelerators)) or 'none loaded'})"
-            )
-            continue
-        tdp_w = accelerators[system.accelerator].tdp_w
-        if tdp_w is not None and system.power_kw_max is not None and \
-                system.accelerators * tdp_w > system.power_kw_max * 1000:
-            problems.append(
-                f"{origin[('systems', system.id)]}: systems.{system.id}.power_kw_max: found "
-                f"{system.power_kw_max:g} kW; expected at least its accelerators' TDP, "
-                f"{system.accelerators} × {tdp_w:g} W = {system.accelerators * tdp_w / 1000:g} kW"
-            )
+        problems.extend(f"{origin[('systems', system.id)]}: systems.{system.id}.{mistake}"
+                        for mistake in system_mistakes(system, accelerators))
     if problems:
         raise InputError(problems)
     calibration: dict[str, Any] = {}
@@ -118,6 +105,21 @@ def load_catalog(extra: Iterable[Path] = (), include_default: bool = True) -> Ca
     return Catalog(
         accelerators=accelerators, systems=systems, models=models, calibration=calibration
     )
+
+
+def system_mistakes(system: System, accelerators: dict[str, Accelerator]) -> list[str]:
+    """`FIELD: found ...; expected ...` for what a system gets wrong against the accelerators:
+    an unknown accelerator id, or a power below its accelerators' TDP."""
+    if system.accelerator not in accelerators:
+        return [f"accelerator: found '{system.accelerator}'; expected one of the accelerator ids "
+                f"({', '.join(sorted(accelerators)) or 'none loaded'})"]
+    tdp_w = accelerators[system.accelerator].tdp_w
+    if tdp_w is not None and system.power_kw_max is not None and \
+            system.accelerators * tdp_w > system.power_kw_max * 1000:
+        return [f"power_kw_max: found {system.power_kw_max:g} kW; expected at least its "
+                f"accelerators' TDP, {system.accelerators} × {tdp_w:g} W = "
+                f"{system.accelerators * tdp_w / 1000:g} kW"]
+    return []
 
 
 @lru_cache(maxsize=8)

@@ -209,9 +209,24 @@ def _writable_file(path: Path | None) -> Path | None:
     return path
 
 
+def _chart_file(path: Path | None) -> Path | None:
+    from planner.sweep import CHART_FORMATS
+
+    if path is not None and path.suffix.lower()[1:] not in CHART_FORMATS:
+        raise typer.BadParameter(f"{path}: found the extension '{path.suffix}'; expected "
+                                 + ", ".join(f".{f}" for f in CHART_FORMATS))
+    return _writable_file(path)
+
+
 def _check_writable(path: Path, directory: bool) -> None:
     import os
 
+    if path.is_symlink() and not path.exists():
+        raise typer.BadParameter(f"{path} is a symlink to nothing; expected a "
+                                 f"{'directory' if directory else 'file'} path")
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise typer.BadParameter(f"{path} exists and is not a regular file (a device or a "
+                                 "pipe); expected a file or directory path")
     if path.exists() and path.is_dir() != directory:
         raise typer.BadParameter(f"{path} exists and is a {'file' if directory else 'directory'}"
                                  f"; expected a {'directory' if directory else 'file'} path")
@@ -418,16 +433,17 @@ def sweep(
     node_limit: NodeOpt = None,
     format: FormatOpt = Format.table,
     out_dir: OutOpt = None,
-    chart: Annotated[Path | None, typer.Option("--chart", help="Write a PNG chart of the "
-                                               "headline metrics.", callback=_writable_file)] = None,
+    chart: Annotated[Path | None, typer.Option("--chart", help="Write a chart of the headline "
+                                               "metrics (.png, .svg or .pdf).",
+                                               callback=_chart_file)] = None,
     report: ReportOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """What-ifs: one solve per point of a grid of parameter values; a table and a chart."""
     from planner.report import frame_csv, tables_to_csv, to_json, write_atomically
-    from planner.sweep import INTERRUPTED, grid, parse_set, run_sweep, sweep_chart, sweep_rows
+    from planner.sweep import INTERRUPTED, grid, parse_sets, run_sweep, sweep_chart, sweep_rows
 
-    axes = [parse_set(s) for s in sets]
+    axes = parse_sets(sets)
     total = len(grid(axes))
     with _progress(total, quiet or format != Format.table) as bar:
         task = bar.add_task(f"solving {total} points", total=total) if bar else None
@@ -437,11 +453,8 @@ def sweep(
     rows = sweep_rows(frame)
     unsolved = sum(row["status"] == INTERRUPTED for row in rows)
     if chart is not None and not unsolved:
-        import tempfile
-
-        tmp = Path(tempfile.mkdtemp(dir=chart.parent if chart.parent.exists() else None))
-        sweep_chart(frame, axes, tmp / chart.name).replace(chart)
-        tmp.rmdir()
+        write_atomically(chart.parent, {chart.name: sweep_chart(frame, axes,
+                                                                chart.suffix.lower()[1:])})
     if out_dir is not None and not unsolved:
         write_atomically(out_dir, {"sweep.json": to_json({"rows": rows}),
                                    "sweep.csv": tables_to_csv({"sweep": frame})})

@@ -48,6 +48,12 @@ def candidates_for(inputs: Inputs) -> pd.DataFrame:
     from planner.performance.measured import MeasuredTable
 
     measured = MeasuredTable.from_csv(inputs.measured_csv) if inputs.measured_csv else None
+    if measured is not None:
+        unknown = measured.unknown_ids(inputs.catalog.systems, inputs.catalog.models)
+        if unknown:
+            raise InputError([f"{inputs.path}: performance: {inputs.measured_csv} has rows for "
+                              f"{what}, which is not in the catalog; expected catalog ids"
+                              for what in unknown])
     tables = []
     for spec in workload_specs(inputs):
         table = candidate_table([spec], inputs.fleet_systems, inputs.catalog, measured)

@@ -66,7 +66,7 @@ def _umask() -> int:
     return mask
 
 
-def write_atomically(directory: Path, files: Mapping[str, str]) -> list[Path]:
+def write_atomically(directory: Path, files: Mapping[str, str | bytes]) -> list[Path]:
     """Write every file to a temporary name first, then rename each into place.
 
     Nothing half-written is ever visible, and a run that fails leaves the previous results in
@@ -82,8 +82,8 @@ def write_atomically(directory: Path, files: Mapping[str, str]) -> list[Path]:
             fd, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
             staged.append((Path(temporary), directory / name))
             os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; results are for sharing
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                handle.write(text)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(text.encode("utf-8") if isinstance(text, str) else text)
                 handle.flush()
                 os.fsync(handle.fileno())
         _rename_all_or_none(staged)

@@ -18,10 +18,12 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
+from planner.catalog import system_mistakes
 from planner.errors import InputError, NoPlanError
 from planner.problem import Inputs, Overrides, load_problem
 from planner.schema import MAX_DEMAND_TOK_S, MIN_DEMAND_TOK_S
 from planner.solve import SolveOptions, Status
+from planner.yamlio import load_value
 
 DEMAND_SCALE = "demand_scale"
 CATALOG_PREFIX = "catalog.systems."
@@ -33,6 +35,18 @@ class Axis:
     values: list[Any]
 
 
+def parse_sets(texts: Sequence[str]) -> list[Axis]:
+    """The grid's axes, one per `--set`; a path given twice is an error (the grid would take
+    one of them and drop the other)."""
+    axes = [parse_set(text) for text in texts]
+    paths = [a.path for a in axes]
+    repeated = sorted({p for p in paths if paths.count(p) > 1})
+    if repeated:
+        raise InputError([f"--set {p}: given more than once; expected each path once, with all "
+                          "its values in one --set (PATH=V1,V2,...)" for p in repeated])
+    return axes
+
+
 def parse_set(text: str) -> Axis:
     """`PATH=V1,V2,...` → Axis; each value is read as a YAML scalar (numbers, 20MW, true)."""
     path, sep, raw = text.partition("=")
@@ -41,7 +55,7 @@ def parse_set(text: str) -> Axis:
     values = []
     for item in raw.split(","):
         try:
-            values.append(yaml.safe_load(item.strip()))
+            values.append(load_value(item.strip()))
         except yaml.YAMLError:
             values.append(item.strip())
     return Axis(path.strip(), values)
@@ -58,11 +72,16 @@ def _apply_catalog(inputs: Inputs, path: str, value: Any) -> Inputs:
     data = system.model_dump()
     if field not in data:
         raise InputError([f"--set {path}: system has no field '{field}'"])
+    if field == "id":
+        raise InputError([f"--set {path}: a system's id names it; expected another field"])
     data[field] = value
     try:
         changed = type(system).model_validate(data)
     except ValidationError as exc:
         raise InputError([f"--set {path}={value}: {e['msg']}" for e in exc.errors()]) from None
+    mistakes = system_mistakes(changed, inputs.catalog.accelerators)
+    if mistakes:
+        raise InputError([f"--set {path}={value}: {m}" for m in mistakes])
     catalog = inputs.catalog.model_copy(update={"systems": {**inputs.catalog.systems,
                                                             system_id: changed}})
     return replace(inputs, catalog=catalog,
@@ -193,9 +212,15 @@ def sweep_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
 HEADLINES = ["total_tco_usd", "usd_per_million_output_tokens", "accelerators", "peak_power_mw"]
 
 
-def sweep_chart(frame: pd.DataFrame, axes: Sequence[Axis], path: Path) -> Path:
-    """A PNG with one panel per headline metric against the first axis (one line per value of
-    the second axis, if any)."""
+CHART_FORMATS = ("png", "svg", "pdf")
+"""What `--chart` can write, by the file's extension."""
+
+
+def sweep_chart(frame: pd.DataFrame, axes: Sequence[Axis], chart_format: str = "png") -> bytes:
+    """A chart (CHART_FORMATS) with one panel per headline metric against the first axis (one
+    line per value of the second axis, if any)."""
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -217,6 +242,7 @@ def sweep_chart(frame: pd.DataFrame, axes: Sequence[Axis], path: Path) -> Path:
         if series:
             ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    image = io.BytesIO()
+    fig.savefig(image, format=chart_format, dpi=110)
     plt.close(fig)
-    return path
+    return image.getvalue()

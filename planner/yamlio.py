@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import stat
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,25 @@ class _FastLoader(_UniqueKeys, _FAST):  # type: ignore[valid-type,misc]
 
 class _SlowLoader(_UniqueKeys, yaml.SafeLoader):
     pass
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    """An int, or inf past Python's 4,300 digits (int() refuses them): beyond every limit a
+    field has, so validation names the field instead of the loader crashing."""
+    try:
+        return yaml.SafeLoader.construct_yaml_int(loader, node)
+    except ValueError:
+        return math.inf
+
+
+for _loader in (_FastLoader, _SlowLoader):
+    _loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
+def load_value(text: str) -> Any:
+    """One YAML value given on the command line (`--set PATH=V1,V2`), with the file loaders'
+    rules."""
+    return yaml.load(text, Loader=_SlowLoader)
 
 
 MAX_DEPTH = 32

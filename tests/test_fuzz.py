@@ -492,3 +492,96 @@ def test_cloud_quota_with_no_rentable_system(folder):
     data = _set(("systems",), ["toy-b"])  # toy-b has no rental price
     code, _, stderr = solve(folder, _dump(data))
     assert code in (0, 1) and "internal error" not in stderr, stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# what an adversarial pass over the CLI found (paths, CSV shapes, sweep edits), now errors
+# ---------------------------------------------------------------------------------------------
+
+
+def _invalid(result: Any) -> list[str]:
+    assert result.exit_code == 2, result.stdout + result.stderr
+    return [line.removeprefix("  • ") for line in result.stderr.splitlines()[1:]]
+
+
+def test_an_integer_past_pythons_digit_limit_is_a_field_error(folder):
+    text = _dump(BASE).replace("racks: 20", "racks: 1" + "0" * 5000)
+    code, _, stderr = solve(folder, text)
+    assert code == 2 and "sites[0:dc1].racks: found inf" in stderr, stderr
+
+
+def test_a_forecast_column_given_twice_is_an_error(folder):
+    path = folder / "twice.csv"
+    path.write_text("period,workload,output_tokens_per_s,period\np1,chat,5000,p2\n")
+    (folder / "problem.yaml").write_text(_dump(BASE))
+    result = runner.invoke(app, ["solve", str(folder / "problem.yaml"), "--demand", str(path)])
+    assert _invalid(result) == [f"{path}: line 1 (header): column 'period' appears more than "
+                                "once; expected each column once"]
+
+
+MEASURED_HEADER = ("system,model,precision,tp,pp,ep,concurrency,input_tokens,output_tokens,"
+                   "output_tokens_per_s,ttft_ms,tpot_ms,source")
+MEASURED_ROW = "toy-a,toy-model,fp8,8,1,1,32,512,256,9000,300,20,bench"
+
+
+@pytest.mark.parametrize(("rows", "message"), [
+    ([MEASURED_ROW + ",extra"], "row 2: 1 more cells than the header has columns"),
+    ([MEASURED_ROW, MEASURED_ROW], "row 3: the same operating point as row 2"),
+    (['toy-a,toy-model,fp8,8,1,1,32,512,256,9000,300,20,"' + "x" * 200_000 + '"'],
+     "line 2: field larger than field limit"),
+])
+def test_a_measured_csv_of_the_wrong_shape_is_an_error(folder, rows, message):
+    (folder / "measured.csv").write_text("\n".join([MEASURED_HEADER, *rows]) + "\n")
+    (folder / "problem.yaml").write_text(_dump({**BASE, "performance": "measured.csv"}))
+    result = runner.invoke(app, ["solve", str(folder / "problem.yaml"), "--time-limit", "5"])
+    assert any(line.startswith(f"{folder / 'measured.csv'}: {message}")
+               for line in _invalid(result)), result.stderr
+
+
+def test_measured_rows_for_a_system_not_in_the_catalog_are_an_error(folder):
+    (folder / "measured.csv").write_text(f"{MEASURED_HEADER}\n{MEASURED_ROW.replace('toy-a', 'toy-q')}\n")
+    (folder / "problem.yaml").write_text(_dump({**BASE, "performance": "measured.csv"}))
+    result = runner.invoke(app, ["solve", str(folder / "problem.yaml"), "--time-limit", "5"])
+    assert _invalid(result) == [f"{folder / 'problem.yaml'}: performance: {folder / 'measured.csv'} "
+                                "has rows for system 'toy-q', which is not in the catalog; "
+                                "expected catalog ids"]
+
+
+@pytest.mark.parametrize(("sets", "message"), [
+    (["finance.discount_rate=0.05", "finance.discount_rate=0.1"],
+     "--set finance.discount_rate: given more than once"),
+    (["catalog.systems.toy-a.id=toy-b"], "--set catalog.systems.toy-a.id: a system's id names it"),
+    (["catalog.systems.toy-a.accelerator=nope"],
+     "--set catalog.systems.toy-a.accelerator=nope: accelerator: found 'nope'"),
+    (["catalog.systems.toy-a.power_kw_max=0.0001"],
+     "--set catalog.systems.toy-a.power_kw_max=0.0001: power_kw_max: found 0.0001 kW; expected "
+     "at least its accelerators' TDP"),
+])
+def test_sweep_edits_the_catalog_would_refuse_are_errors(folder, sets, message):
+    (folder / "problem.yaml").write_text(_dump(BASE))
+    args = [arg for s in sets for arg in ("--set", s)]
+    result = runner.invoke(app, ["sweep", str(folder / "problem.yaml"), *args, "--quiet"])
+    assert _invalid(result)[0].startswith(message), result.stderr
+
+
+def test_a_sweep_chart_is_written_in_the_format_its_name_asks_for(folder):
+    (folder / "problem.yaml").write_text(_dump(BASE))
+    args = ["sweep", str(folder / "problem.yaml"), "--set", "finance.discount_rate=0.05,0.1",
+            "--quiet", "--time-limit", "5"]
+    refused = runner.invoke(app, [*args, "--chart", str(folder / "c.txt")])
+    assert refused.exit_code == 2 and "expected .png, .svg, .pdf" in refused.stderr
+    chart = folder / "new-dir" / "c.svg"  # a directory that does not exist yet is created
+    assert runner.invoke(app, [*args, "--chart", str(chart)]).exit_code == 0
+    assert chart.read_text().lstrip().startswith("<?xml")
+    assert sorted(p.name for p in chart.parent.iterdir()) == ["c.svg"]  # no temporaries
+
+
+def test_output_paths_that_are_devices_or_dangling_links_are_refused(folder):
+    dangling = folder / "dangling"
+    dangling.symlink_to(folder / "nowhere" / "deeper")
+    problem = str(folder / "problem.yaml")
+    (folder / "problem.yaml").write_text(_dump(BASE))
+    for args in (["--out", str(dangling)], ["--report", "/dev/null"]):
+        result = runner.invoke(app, ["solve", problem, *args])
+        assert result.exit_code == 2, result.stdout
+    assert Path("/dev/null").is_char_device()

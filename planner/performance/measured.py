@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,7 +71,16 @@ class MeasuredTable:
             )
         problems: list[str] = []
         rows: list[MeasuredRow] = []
-        for i, raw in enumerate(reader, start=2):  # row 1 is the header
+        seen: dict[tuple[Any, ...], int] = {}
+        try:
+            raw_rows = list(enumerate(reader, start=2))  # row 1 is the header
+        except csv.Error as exc:  # a cell past csv's field size limit
+            raise InputError([f"{path}: line {reader.line_num + 1}: {exc}; expected a CSV of "
+                              "measured results"]) from None
+        for i, raw in raw_rows:
+            if raw.get(None):  # csv.DictReader files cells beyond the header under None
+                problems.append(f"{path}: row {i}: {len(raw[None])} more cells than the header "
+                                "has columns; expected one cell per column")
             data: dict[str, Any] = {k: v for k, v in raw.items() if k is not None}
             unknown = [k for k in data if k not in REQUIRED and k != "mode"]
             for k in unknown:
@@ -78,7 +88,14 @@ class MeasuredTable:
                                 f"of {', '.join([*REQUIRED, 'mode'])}")
             data = {k: v for k, v in data.items() if k not in unknown and v not in ("", None)}
             try:
-                rows.append(MeasuredRow.model_validate(data))
+                row = MeasuredRow.model_validate(data)
+                key = tuple(getattr(row, k) for k in (*_KEY, "concurrency"))
+                if key in seen:
+                    problems.append(f"{path}: row {i}: the same operating point as row "
+                                    f"{seen[key]}; expected each (system, model, precision, "
+                                    "mode, tp, pp, ep, lengths, concurrency) once")
+                seen.setdefault(key, i)
+                rows.append(row)
             except ValidationError as exc:
                 for err in exc.errors(include_url=False):
                     msg = err["msg"].removeprefix("Value error, ")
@@ -95,6 +112,15 @@ class MeasuredTable:
         if problems:
             raise InputError(problems)
         return cls.from_rows(rows)
+
+    def unknown_ids(self, systems: Iterable[str], models: Iterable[str]) -> list[str]:
+        """`system 'X'` / `model 'Y'` for each id of the rows that is not among `systems` or
+        `models` (a typo would leave the analytic model in place without a word)."""
+        if self.rows.empty:
+            return []
+        known = {"system": set(systems), "model": set(models)}
+        return [f"{kind} '{value}'" for kind in ("system", "model")
+                for value in sorted(set(self.rows[kind]) - known[kind])]
 
     def points(
         self, system: str, model: str, precision: Precision, input_tokens: int,
