@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from planner.errors import InputError, describe_validation_error
-from planner.schema import Accelerator, Catalog, CatalogFile, Model, System
+from planner.schema import Accelerator, CalibrationFile, Catalog, CatalogFile, Model, System
 from planner.yamlio import read_yaml
 
 CALIBRATION_FILE = "calibration.yaml"
@@ -57,6 +57,17 @@ def _parse_file(path: Path) -> tuple[CatalogFile | None, list[str]]:
         return CatalogFile.model_validate(data), []
     except ValidationError as exc:
         return None, describe_validation_error(exc, path, data)
+
+
+def _calibration_stacks(path: Path) -> dict[str, dict[str, Any]]:
+    """The stacks of a `calibration.yaml`, validated (`schema.CalibrationFile`): the
+    parameters each gives."""
+    data = read_yaml(path)
+    try:
+        parsed = CalibrationFile.model_validate({} if data is None else data)
+    except ValidationError as exc:
+        raise InputError(describe_validation_error(exc, path, data)) from None
+    return {stack: entry.model_dump(exclude_none=True) for stack, entry in parsed.stacks.items()}
 
 
 def load_catalog(extra: Iterable[Path] = (), include_default: bool = True) -> Catalog:
@@ -100,8 +111,7 @@ def load_catalog(extra: Iterable[Path] = (), include_default: bool = True) -> Ca
     for root in roots:
         calib_path = root / CALIBRATION_FILE if root.is_dir() else None
         if calib_path is not None and calib_path.exists():
-            data = read_yaml(calib_path) or {}
-            calibration.update(data.get("stacks", {}) if isinstance(data, dict) else {})
+            calibration.update(_calibration_stacks(calib_path))
     return Catalog(
         accelerators=accelerators, systems=systems, models=models, calibration=calibration
     )

@@ -170,7 +170,8 @@ def _solve_in_pool(problem: Path, todo: list[Variant], options: SolveOptions, wo
     context = forkserver_context()
     stopped = context.Event()
     interruptible = signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context,
+                             initializer=_start_worker,
                              initargs=(stopped, interruptible)) as pool:
         # a worker whose start Ctrl-C cut short is never joined, and printed a
         # FileNotFoundError for the semaphore the exiting parent had removed

@@ -305,7 +305,7 @@ def _allowed_systems(
     chosen = [catalog.systems[s] for s in ids]
     if overrides.systems:
         chosen = [s for s in chosen if s.id in overrides.systems] or [
-            catalog.systems[s] for s in overrides.systems
+            catalog.systems[s] for s in dict.fromkeys(overrides.systems)  # each once
         ]
     allowed_vendors = {v.lower() for v in overrides.vendors} or None
     if problem.policy.vendors:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import math
+from collections import Counter
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -416,6 +417,56 @@ class MeasuredRow(Strict):
         return self
 
 
+Efficiency = Annotated[float, NOT_BOOL, Field(gt=0, le=1, allow_inf_nan=False)] | None
+Microseconds = Annotated[float, NOT_BOOL, Field(ge=0, le=1e6, allow_inf_nan=False)] | None
+
+
+class StackCalibration(Strict):
+    """One software stack's performance-model parameters (`planner calibrate` fits them;
+    `planner.performance.params.Params` says what each does). A parameter left out keeps its
+    default."""
+
+    compute_eff_fp8: Efficiency = None
+    """Share of dense FP8 peak TFLOPS reached by GEMMs."""
+    compute_eff_fp4: Efficiency = None
+    """Share of dense FP4 peak TFLOPS reached by GEMMs."""
+    compute_eff_bf16: Efficiency = None
+    """Share of dense BF16 peak TFLOPS (FP8's when left out)."""
+    bw_eff: Efficiency = None
+    """Share of HBM bandwidth reached in decode."""
+    step_overhead_ms: Annotated[float, NOT_BOOL, Field(ge=0, le=1000, allow_inf_nan=False)] | None = None
+    """Fixed time per decode step, ms."""
+    server_tail: Annotated[float, NOT_BOOL, Field(ge=1, le=100, allow_inf_nan=False)] | None = None
+    """p99 / mean multiplier of queueing and prefill interference (Server scenario)."""
+    comm_eff: Efficiency = None
+    """Share of scale-up bandwidth reached by collectives."""
+    comm_latency_us: Microseconds = None
+    """Latency of one collective in the scale-up domain, µs."""
+    scale_out_latency_us: Microseconds = None
+    """Latency of one collective across systems, µs."""
+    cross_domain_eff: Efficiency = None
+    """Efficiency of traffic that leaves the scale-up domain."""
+    source: str | None = None
+    """Where the values come from."""
+    rows: Annotated[int, NOT_BOOL, Field(ge=0)] | None = None
+    """Measured results the fit used."""
+    groups: Annotated[int, NOT_BOOL, Field(ge=0)] | None = None
+    """Groups of results (system, model, scenario) the fit used."""
+    median_abs_error: NonNegativeFloat | None = None
+    """Median absolute relative error of the fit."""
+    worst_abs_error: NonNegativeFloat | None = None
+    """Worst absolute relative error of the fit."""
+    fitted_on: str | datetime.date | None = None
+    """Date of the fit."""
+
+
+class CalibrationFile(Strict):
+    """A catalog directory's `calibration.yaml`."""
+
+    stacks: dict[Name, StackCalibration] = Field(default_factory=dict)
+    """Parameters per software stack id (e.g. `nvidia-trtllm`)."""
+
+
 class Catalog(Strict):
     """Everything loaded from catalog files, indexed by id."""
 
@@ -483,6 +534,19 @@ MAX_DEMAND_TOK_S = 1e12
 MIN_DEMAND_TOK_S = 1e-3
 """The least demand that is not 0: below it HiGHS's tolerances (1e-7 thousand tok/s) take a
 demand for covered with no replica at all (a demand of 1e-6 tok/s was planned with none)."""
+
+
+def _listed_once(values: list[Any]) -> list[Any]:
+    counts = Counter(values)
+    repeated = [str(getattr(v, "value", v)) for v, n in counts.items() if n > 1]
+    if repeated:  # a system listed twice was two systems to the MIP, with a different optimum
+        raise ValueError(f"{', '.join(repr(r) for r in repeated)} listed more than once; "
+                         "expected each once")
+    return values
+
+
+ONCE_EACH = AfterValidator(_listed_once)
+"""A list of ids or choices in which each may appear once."""
 
 
 def _zero_or_servable(value: float) -> float:
@@ -626,7 +690,7 @@ class Workload(Strict):
     """Workload id, e.g. `chat`."""
     model: Id
     """Model id from the catalog."""
-    precision: Precision | Annotated[list[Precision], Field(min_length=1)] = Precision.fp8
+    precision: Precision | Annotated[list[Precision], Field(min_length=1), ONCE_EACH] = Precision.fp8
     """Weight precision to serve at, or a list of acceptable precisions (each system then
     serves at any listed precision it supports, e.g. [fp4, fp8])."""
     input_tokens: Annotated[int, NOT_BOOL, Field(ge=1, le=2_000_000)]
@@ -645,7 +709,7 @@ class Workload(Strict):
     """Average / peak demand: share of peak capacity that delivers tokens on average."""
     headroom: Annotated[float, NOT_BOOL, Field(ge=0, le=5, allow_inf_nan=False)] = 0.0
     """Extra capacity over peak demand, as a share (0.2 = 20%)."""
-    sites: Annotated[list[Name], Field(min_length=1)] | None = None
+    sites: Annotated[list[Name], Field(min_length=1), ONCE_EACH] | None = None
     """Sites allowed to serve this workload (None: all)."""
     speculative: Speculative | None = None
     """Allow speculative decoding with these settings."""
@@ -674,7 +738,7 @@ class ExistingFleet(Strict):
 class Policy(Strict):
     """Optional policy constraints."""
 
-    vendors: Annotated[list[Name], Field(min_length=1)] | None = None
+    vendors: Annotated[list[Name], Field(min_length=1), ONCE_EACH] | None = None
     """Allowed vendors (None: all)."""
     max_vendor_share: Fraction | None = None
     """Largest share of installed accelerators any one vendor may have."""
@@ -704,7 +768,7 @@ class Problem(Strict):
     """Money assumptions."""
     sites: list[Site] = Field(min_length=1)
     """Sites."""
-    systems: Annotated[list[Id], Field(min_length=1)] | None = None
+    systems: Annotated[list[Id], Field(min_length=1), ONCE_EACH] | None = None
     """System ids allowed (None: every catalog system)."""
     workloads: list[Workload] = Field(min_length=1)
     """Workloads to serve."""

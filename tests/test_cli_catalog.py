@@ -284,3 +284,18 @@ def test_estimate_of_requests_longer_than_the_context_exits_2():
                          "--input-tokens", tokens, "--output-tokens", "100")
         assert result.exit_code == 2
         assert "; expected at most llama-3.3-70b's context of 131,072 tokens" in result.stderr
+
+
+@pytest.mark.parametrize(("calibration", "message"), [
+    ("stacks: [1, 2]", "stacks: found list; expected a valid dictionary"),
+    ("stacks: {toy: {bw_eff: 0}}", "stacks.toy.bw_eff: found 0; expected a value greater than 0"),
+    ("stacks: {toy: {bw_eff: .nan}}", "stacks.toy.bw_eff: found nan"),
+    ("stacks: {toy: {speed: 2}}", "stacks.toy.speed: unknown key"),
+])
+def test_a_catalog_directorys_calibration_is_validated(tmp_path, calibration, message):
+    # it fed the performance model unchecked: a list crashed it, a 0 divided by zero
+    (tmp_path / "toy.yaml").write_text(TOY.read_text())
+    (tmp_path / "calibration.yaml").write_text(calibration + "\n")
+    result = runner.invoke(app, ["catalog", "validate", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'calibration.yaml'}: {message}" in result.stderr

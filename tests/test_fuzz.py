@@ -585,3 +585,15 @@ def test_output_paths_that_are_devices_or_dangling_links_are_refused(folder):
         result = runner.invoke(app, ["solve", problem, *args])
         assert result.exit_code == 2, result.stdout
     assert Path("/dev/null").is_char_device()
+
+
+@pytest.mark.parametrize(("where", "value", "field"), [
+    (("systems",), ["toy-a", "toy-b", "toy-a"], "systems"),
+    (("workloads", 0, "precision"), ["fp8", "fp8"], "workloads[0:chat].precision"),
+    (("policy",), {"vendors": ["toyco", "toyco"]}, "policy.vendors"),
+])
+def test_a_choice_listed_twice_is_an_error(folder, where, value, field):
+    # toy-a listed twice was two systems to the MIP: a different (dearer) optimum, or none
+    code, _, stderr = solve(folder, _dump(_set(where, value)))
+    assert code == 2 and f"{field}: " in stderr and "listed more than once; expected each " \
+        "once" in stderr, stderr

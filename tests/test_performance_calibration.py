@@ -49,6 +49,11 @@ def test_fit_runs_and_writes(tmp_path) -> None:
     write_calibration(res, out)
     text = out.read_text()
     assert "stacks:" in text and "nvidia-trtllm:" in text and "median_abs_error" in text
+    assert [p.name for p in tmp_path.iterdir()] == ["calibration.yaml"]  # no temporary left
+    # what it writes is what a catalog directory's calibration.yaml must be
+    from planner.catalog import _calibration_stacks
+
+    assert set(_calibration_stacks(out)) == set(res.params)
 
 
 def test_uncalibrated_stack_uses_marked_defaults() -> None:

@@ -36,7 +36,9 @@ from __future__ import annotations
 import datetime as _dt
 import io
 import math
+import os
 import re
+import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -57,7 +59,7 @@ from planner.performance.params import (
     load_params as _load_params,
 )
 from planner.performance.spec import WorkloadSpec
-from planner.schema import Catalog, Mode, Precision
+from planner.schema import MAX_TOKENS_PER_S_PER_ACCELERATOR, Catalog, Mode, Precision
 from planner.yamlio import read_text
 
 DEFAULT_CSV = Path(__file__).resolve().parents[3] / "shared" / "reference" / (
@@ -186,14 +188,16 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def _measured(cell: Any) -> tuple[float | None, str]:
-    """A `tokens_per_s_per_acc` cell as a number > 0, or (None, what was found)."""
+    """A `tokens_per_s_per_acc` cell as a number > 0 and at most
+    MAX_TOKENS_PER_S_PER_ACCELERATOR (10¹⁰⁸ made the fit's errors inf), or (None, what was
+    found)."""
     if _blank(cell):
         return None, _shown(cell)
     try:
         value = float(cell)
     except (TypeError, ValueError):
         return None, _shown(cell)
-    if not math.isfinite(value) or value <= 0:
+    if not math.isfinite(value) or not 0 < value <= MAX_TOKENS_PER_S_PER_ACCELERATOR:
         return None, f"{value:g}"
     return value, ""
 
@@ -242,7 +246,8 @@ def load_rows(csv_path: Path | str) -> tuple[pd.DataFrame, list[str]]:
         measured, found = _measured(r["tokens_per_s_per_acc"])
         if measured is None:
             problems.append(f"{where}: column 'tokens_per_s_per_acc': found {found}; expected "
-                            "a finite number > 0 (output tokens/s per accelerator)")
+                            f"a number > 0 and at most {MAX_TOKENS_PER_S_PER_ACCELERATOR:g} "
+                            "(output tokens/s per accelerator)")
             ok = False
         if ok:
             keep.append({"row": row, "accelerator": acc, "model": model,
@@ -440,7 +445,15 @@ def write_calibration(result: CalibrationResult, path: Path | str) -> None:
         "# Stacks not listed use planner.performance.params.DEFAULT_PARAMS (marked uncalibrated).\n"
     )
     text = header + yaml.safe_dump({"stacks": stacks}, sort_keys=False)
-    Path(path).write_text(text, encoding="utf-8")
+    path = Path(path)
+    # temporary file, then rename: the catalog every solve reads is never half-written
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
 
 
 def load_params(catalog: Catalog, stack: str) -> Params:
