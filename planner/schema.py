@@ -557,6 +557,9 @@ MAX_POWER_MW = 1e5
 """Power budget of one site (100 GW)."""
 MAX_COUNT = 10**7
 """Racks, systems or accelerators counted in one place."""
+MAX_PERIODS = 1000
+"""Periods in one problem (twenty years of weeks): 500 solve in 9 s; 20,000 took minutes to
+build, past any time limit."""
 MAX_PERIOD_HOURS = 87_840.0
 """Hours in one period (ten years)."""
 MAX_USD = 1e15
@@ -762,7 +765,7 @@ class Problem(Strict):
     """Problem name."""
     description: str | None = None
     """Free text."""
-    periods: list[Period] = Field(min_length=1)
+    periods: list[Period] = Field(min_length=1, max_length=MAX_PERIODS)
     """Planning periods in time order."""
     finance: Finance = Field(default_factory=Finance)
     """Money assumptions."""

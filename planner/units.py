@@ -12,7 +12,7 @@ _SCALE = {
 }
 _POWER = {"w", "kw", "mw", "gw"}
 _NUMBER = re.compile(
-    r"^\s*\$?\s*(?P<num>[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?)\s*(?P<unit>[a-zA-Z]*)\s*"
+    r"^\s*(?P<dollar>\$?)\s*(?P<num>[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?)\s*(?P<unit>[a-zA-Z]*)\s*"
     r"(?P<rest>(tok/s|tokens/s|/h|/hr|/hour)?)\s*$"
 )
 
@@ -37,8 +37,11 @@ def parse_quantity(text: str, unit: str) -> float:
     given = match["unit"].lower()
     target = unit.lower()
     allowed_rest = {"tok/s": ("", "tok/s", "tokens/s")}.get(target, ("",))
-    if (target in _POWER or target == "tok/s") and match["rest"] not in allowed_rest:
-        raise UnitError(f"'{text}' is not in {unit}")  # '20MW/h'; '2M/h' for a rate
+    if (target in _POWER or target == "tok/s") and (match["rest"] not in allowed_rest
+                                                    or match["dollar"]):
+        raise UnitError(f"'{text}' is not in {unit}")  # '20MW/h', '$20MW'; '2M/h' for a rate
+    if match["unit"] == "mW":  # read case-blind, this was 20 MW
+        raise UnitError(f"'{text}' is in milliwatts; expected MW (megawatts) or kW")
     if target == "tok/s":
         target = ""
     if target in _POWER:

@@ -594,6 +594,8 @@ def test_parse_quantity(text, unit, value):
     ("20MW/h", "MW", "'20MW/h' is not in MW"),
     ("20MW tokens/s", "MW", "'20MW tokens/s' is not in MW"),
     ("2M/h", "tok/s", "'2M/h' is not in tok/s"),
+    ("$20MW", "MW", "'$20MW' is not in MW"), ("20 mW", "MW", "'20 mW' is in milliwatts; "
+                                              "expected MW (megawatts) or kW"),
     ("3MW", "tok/s", "'3MW' is a power; expected a plain quantity"),
 ])
 def test_parse_quantity_errors(text, unit, message):
