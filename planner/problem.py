@@ -116,7 +116,12 @@ def load_problem(path: Path | str, overrides: Overrides | None = None) -> Inputs
         demand = {key: forecast_demand.get(key, 0.0) for key in demand}
     else:
         given = {(w.id, period): rate for w in problem.workloads
-                 for period, rate in (w.demand or {}).items()}
+                 if isinstance(w.demand, dict) for period, rate in w.demand.items()}
+        for w in problem.workloads:
+            if isinstance(w.demand, str):  # a CSV of this workload alone
+                rows, sites = read_forecast(_relative(path, w.demand), problem, workload=w.id)
+                given.update(rows)
+                site_demand.update(sites)
         demand.update(given)
         notes = _undemanded(f"{path.name} gives no demand", problem, given)
         missing = [(i, w.id) for i, w in enumerate(problem.workloads) if w.demand is None]
@@ -357,9 +362,11 @@ def beyond_context(catalog: Catalog, model: str, input_tokens: int, output_token
 
 
 def read_forecast(
-    path: Path, problem: Problem
+    path: Path, problem: Problem, workload: str | None = None
 ) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str, str], float]]:
-    """Read `period,workload,output_tokens_per_s` (or `requests_per_s`) [,site] rows.
+    """Read `period,workload,output_tokens_per_s` (or `requests_per_s`) [,site] rows; for one
+    `workload`'s own CSV (`demand: FILE.csv`) the workload column may be left out, and where
+    it is given it must name that workload.
 
     Requests/s are turned into output tokens/s with the workload's output tokens per request.
     Rows for the same (period, workload[, site]) are an error, not silently summed. The demand
@@ -383,7 +390,7 @@ def read_forecast(
         raise InputError([f"{path}: no rows; expected a header period,workload,output_tokens_per_s "
                           "and one row per period and workload"])
     rate_column = "output_tokens_per_s" if "output_tokens_per_s" in columns else "requests_per_s"
-    for required in ("period", "workload"):
+    for required in ("period", "workload") if workload is None else ("period",):
         if required not in columns:
             errors.append(f"{path}: line 1 (header): missing column '{required}'")
     if rate_column not in columns:
@@ -415,21 +422,26 @@ def read_forecast(
             errors.append(f"{where}: found {cells} cells; expected {len(header)}, one per header column")
             continue
         row = {str(k).strip(): v.strip() if isinstance(v, str) else v for k, v in raw.items()}
-        period, workload, site = row.get("period"), row.get("workload"), row.get("site") or ""
+        period, site = row.get("period"), row.get("site") or ""
+        named = row.get("workload", workload)
+        if workload is not None and named != workload:
+            errors.append(f"{where}: workload: found '{named}'; expected '{workload}' (this is "
+                          f"workload {workload}'s demand) or no workload column")
+            continue
         if period not in periods:
             errors.append(f"{where}: period: found '{period}'; expected one of {', '.join(periods)}")
             continue
-        if workload not in workloads:
+        if named not in workloads:
             errors.append(
-                f"{where}: workload: found '{workload}'; expected one of {', '.join(workloads)}"
+                f"{where}: workload: found '{named}'; expected one of {', '.join(workloads)}"
             )
             continue
         if site and site not in sites:
             errors.append(f"{where}: site: found '{site}'; expected one of {', '.join(sorted(sites))}")
             continue
-        allowed = workloads[workload].sites
+        allowed = workloads[named].sites
         if site and allowed is not None and site not in allowed:
-            errors.append(f"{where}: site: found '{site}', where workload {workload} may not be "
+            errors.append(f"{where}: site: found '{site}', where workload {named} may not be "
                           f"served; expected one of its sites, {', '.join(allowed)}")
             continue
         try:
@@ -440,22 +452,22 @@ def read_forecast(
         if not math.isfinite(value) or value < 0:
             errors.append(f"{where}: {rate_column}: found {value}; expected a finite number ≥ 0")
             continue
-        tokens = value * (workloads[workload].output_tokens if rate_column == "requests_per_s" else 1)
+        tokens = value * (workloads[named].output_tokens if rate_column == "requests_per_s" else 1)
         if tokens > MAX_DEMAND_TOK_S or 0 < tokens < MIN_DEMAND_TOK_S:
             errors.append(f"{where}: {rate_column}: found {value:g}; expected 0 or from "
                           f"{MIN_DEMAND_TOK_S:g} to {MAX_DEMAND_TOK_S:g} output tokens/s")
             continue
-        key = (period, workload, site)
+        key = (period, named, site)
         if key in seen:
-            errors.append(f"{where}: duplicate row for period {period}, workload {workload}"
+            errors.append(f"{where}: duplicate row for period {period}, workload {named}"
                           + (f", site {site}" if site else "") + f" (first at line {seen[key]})")
             continue
         seen[key] = line
         if rate_column == "requests_per_s":
-            value *= workloads[workload].output_tokens
-        demand[(workload, period)] = demand.get((workload, period), 0.0) + value
+            value *= workloads[named].output_tokens
+        demand[(named, period)] = demand.get((named, period), 0.0) + value
         if site:
-            site_demand[(workload, period, site)] = value
+            site_demand[(named, period, site)] = value
     if errors:
         raise InputError(errors)
     return demand, site_demand

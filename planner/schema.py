@@ -705,9 +705,11 @@ class Workload(Strict):
     demand: dict[PeriodId, Annotated[
         float, NOT_BOOL, _quantity("tok/s"), Field(ge=0, le=MAX_DEMAND_TOK_S, allow_inf_nan=False),
         AfterValidator(_zero_or_servable)
-    ]] | None = None
-    """Peak output tokens/s per period id (or give a forecast CSV): 0, or from
-    MIN_DEMAND_TOK_S to 1e12; a number, or text such as `1.5M tok/s`."""
+    ]] | Annotated[str, Field(min_length=1)] | None = None
+    """Peak output tokens/s per period id: 0, or from MIN_DEMAND_TOK_S to 1e12; a number, or
+    text such as `1.5M tok/s`. Or a forecast CSV of this workload (relative to the problem
+    file): columns period, output_tokens_per_s (or requests_per_s), optional site, and an
+    optional workload column that then names this workload."""
     utilization: Fraction = 0.6
     """Average / peak demand: share of peak capacity that delivers tokens on average."""
     headroom: Annotated[float, NOT_BOOL, Field(ge=0, le=5, allow_inf_nan=False)] = 0.0
@@ -823,7 +825,7 @@ class Problem(Strict):
                         if k not in value:
                             errors.append(f"sites.{s.id}.{field}: no value for period '{k}'")
         for w in self.workloads:
-            for k in w.demand or {}:
+            for k in w.demand if isinstance(w.demand, dict) else {}:
                 if k not in period_ids:
                     errors.append(
                         f"workloads.{w.id}.demand: unknown period '{k}' "

@@ -616,3 +616,22 @@ def test_formatting():
     assert format_usd(0.12) == "$0.12"
     assert format_rate(1.5e6) == "1.50M"
     assert format_rate(950) == "950"
+
+
+def test_a_workloads_demand_can_be_its_own_csv(tmp_path):
+    write_csv(tmp_path, "period,requests_per_s,site\np1,2,dc1\np2,3,dc1\n", "chat.csv")
+    data = problem()
+    data["workloads"][0]["demand"] = "chat.csv"
+    inputs = load_problem(write(tmp_path, data))
+    per_request = data["workloads"][0]["output_tokens"]
+    assert inputs.demand == {("chat", "p1"): 2 * per_request, ("chat", "p2"): 3 * per_request}
+    assert inputs.site_demand[("chat", "p1", "dc1")] == 2 * per_request
+
+
+def test_a_workloads_own_csv_names_no_other_workload(tmp_path):
+    csv_path = write_csv(tmp_path, "period,workload,output_tokens_per_s\np1,code,5\n", "chat.csv")
+    data = problem()
+    data["workloads"][0]["demand"] = "chat.csv"
+    assert problems_of(write(tmp_path, data)) == [
+        f"{csv_path}: line 2: workload: found 'code'; expected 'chat' (this is workload chat's "
+        "demand) or no workload column"]
