@@ -139,6 +139,11 @@ def load_problem(path: Path | str, overrides: Overrides | None = None) -> Inputs
     allowed = {s.id for s in systems}
     held = [catalog.systems[sid] for sid in sorted({e.system for e in problem.existing})
             if sid not in allowed and sid in catalog.systems]
+    outside = [s for s in overrides.systems if problem.systems is not None
+               and s not in problem.systems]
+    if outside:  # asked for by name: planned with, but the file did not list them
+        notes.append(f"--system {', '.join(dict.fromkeys(outside))}: not among {path.name}'s "
+                     "systems; planned with as asked")
     return Inputs(problem, path, catalog, systems, demand, site_demand, measured, notes, held)
 
 

@@ -635,3 +635,9 @@ def test_a_workloads_own_csv_names_no_other_workload(tmp_path):
     assert problems_of(write(tmp_path, data)) == [
         f"{csv_path}: line 2: workload: found 'code'; expected 'chat' (this is workload chat's "
         "demand) or no workload column"]
+
+
+def test_a_system_asked_for_outside_the_files_list_is_planned_with_a_note(tmp_path):
+    inputs = load_problem(write(tmp_path, problem(systems=["toy-a"])), Overrides(systems=("toy-b",)))
+    assert [s.id for s in inputs.systems] == ["toy-b"]
+    assert "--system toy-b: not among problem.yaml's systems; planned with as asked" in inputs.notes
