@@ -29,7 +29,7 @@ from planner.schema import (
     System,
 )
 from planner.units import UnitError, parse_quantity
-from planner.yamlio import read_text, read_yaml
+from planner.yamlio import path_trouble, read_text, read_yaml
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ def _catalog_paths(problem: Problem, path: Path) -> list[Path]:
             canonical = None
         except (OSError, ValueError, RuntimeError) as exc:  # a NUL, a name too long, a loop
             errors.append(f"{path}: catalog[{i}]: found {entry!r}; expected a catalog file or "
-                          f"directory (cannot use this path: {getattr(exc, 'strerror', None) or exc})")
+                          f"directory (cannot use this path: {path_trouble(exc)})")
             continue
         if canonical is not None and canonical in seen:
             continue  # listed twice: load once

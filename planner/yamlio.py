@@ -76,7 +76,7 @@ def read_text(path: Path, expected: str, missing: str = "file not found",
     except FileNotFoundError:
         raise InputError([f"{path}: {missing}"]) from None
     except (OSError, ValueError) as exc:
-        raise InputError([f"{path}: cannot read ({_reason(exc)})"]) from None
+        raise InputError([f"{path}: cannot read ({path_trouble(exc)})"]) from None
     if stat.S_ISDIR(mode):
         raise InputError([f"{path}: is a directory; expected {expected}"])
     if not stat.S_ISREG(mode):
@@ -88,10 +88,12 @@ def read_text(path: Path, expected: str, missing: str = "file not found",
         raise InputError([f"{path}: byte {exc.start}: not UTF-8 text; expected {expected}"]
                          ) from None
     except OSError as exc:
-        raise InputError([f"{path}: cannot read ({_reason(exc)})"]) from None
+        raise InputError([f"{path}: cannot read ({path_trouble(exc)})"]) from None
 
 
-def _reason(exc: Exception) -> str:
+def path_trouble(exc: Exception) -> str:
+    """What the system said of a path it could not use ("Too many levels of symbolic links",
+    "embedded null byte")."""
     return getattr(exc, "strerror", None) or str(exc)
 
 
