@@ -331,8 +331,9 @@ def check_invariants(plan: Plan, data: ModelData, tolerance: float = 1e-6) -> li
     """Recompute the plan's promises from its own tables; return every violation.
 
     demand covered per workload and period (per-mode capacity ≥ demand), power ≤ budget,
-    racks ≤ positions, accelerators used ≤ installed × availability per system/site/period;
-    each to a relative `tolerance` and an absolute SOLVER_SLACK."""
+    racks ≤ positions, accelerators used ≤ installed × availability per system/site/period,
+    none of a held system (`ModelData.held`) bought; each to a relative `tolerance` and an
+    absolute SOLVER_SLACK."""
     problems: list[str] = []
     dep, fleet = plan.deployments, plan.fleet
     for row in plan.demand.itertuples(index=False):
@@ -360,4 +361,7 @@ def check_invariants(plan: Plan, data: ModelData, tolerance: float = 1e-6) -> li
         if acc > have * (1 + tolerance) + 1e-6:
             problems.append(f"{key[2]} at {key[1]} in {key[0]}: {acc} accelerators used > "
                             f"{have:,.2f} installed × availability")
+    for row in fleet[fleet["system"].isin(data.held) & (fleet["purchased"] > 0)].itertuples():
+        problems.append(f"{row.system} at {row.site} in {row.period}: {row.purchased} bought, "
+                        "but only those that stand there may be used")
     return problems

@@ -117,6 +117,10 @@ def test_an_existing_system_not_allowed_serves_but_is_never_bought(solve_toy):
     assert plan.tco_usd["total"] == pytest.approx(400_000)
     assert "existing 5 × toy-b at dc1 kept and used; none bought (the system is not among the " \
            "allowed ones)" in plan.notes
+    assert check_invariants(plan, _data(plan, held=["toy-b"])) == []
+    plan.fleet.loc[plan.fleet["system"] == "toy-b", "purchased"] = 1  # as a faulty plan would
+    assert check_invariants(plan, _data(plan, held=["toy-b"])) == [
+        "toy-b at dc1 in p1: 1 bought, but only those that stand there may be used"]
 
 
 def test_a_held_system_is_not_bought_even_where_nothing_else_serves(solve_toy):
@@ -413,6 +417,8 @@ def test_no_candidate_for_a_workload_is_named(solve_toy):
     assert "workload chat" in " ".join(info.value.diagnosis)
 
 
-def _data(plan):
-    """What check_invariants needs from the data: availability (all 1.0 in the toy catalog)."""
-    return SimpleNamespace(availability=dict.fromkeys(plan.fleet["system"], 1.0))
+def _data(plan, held=()):
+    """What check_invariants needs from the data: availability (all 1.0 in the toy catalog)
+    and the held systems."""
+    return SimpleNamespace(availability=dict.fromkeys(plan.fleet["system"], 1.0),
+                           held=list(held))
