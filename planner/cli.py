@@ -262,6 +262,16 @@ def _overrides(power: list[str] | None, demand: Path | None, vendor: list[str] |
                      assignments=tuple(assignments or ()))
 
 
+def _no_plan_json(exc: Any, format: Format) -> None:
+    """With `--format json`, a reader of stdout gets the no-plan status and diagnosis too, not
+    nothing (the message still goes to stderr, and the exit code is 1)."""
+    if format == Format.json:
+        from planner.report import to_json
+
+        sys.stdout.write(to_json({"status": exc.status, "message": str(exc),
+                                  "diagnosis": exc.diagnosis}))
+
+
 def write_report(path: Path, html: str) -> None:
     """Write an HTML report atomically."""
     from planner.report import write_atomically
@@ -312,9 +322,7 @@ def solve(
     try:
         plan = solve_problem(inputs, _options(time_limit, gap, threads, node_limit))
     except NoPlanError as exc:
-        if format == Format.json:  # a reader of stdout gets the status too, not nothing
-            sys.stdout.write(to_json({"status": exc.status, "message": str(exc),
-                                      "diagnosis": exc.diagnosis}))
+        _no_plan_json(exc, format)
         raise
     for note in plan.notes:
         if note.startswith(CUT_SHORT):
@@ -546,8 +554,10 @@ def estimate(
                           tpot_ms, top)
     table = result.table
     if table.empty:
-        raise NoPlanError("no deployment option fits: " + "; ".join(result.reasons),
+        exc = NoPlanError("no deployment option fits: " + "; ".join(result.reasons),
                           list(result.reasons))
+        _no_plan_json(exc, format)
+        raise exc
     from planner.performance.estimate import estimate_records
 
     if format == Format.json:

@@ -110,10 +110,12 @@ def _cannot_stand(system: System, site: Site) -> str:
         return "the catalog offers the system for rent only"
     if system.cooling.value == "liquid" and not site.liquid_cooling:
         return "they need liquid cooling, which the site does not have"
-    if rack_fit(system, site.rack_power_kw, site.rack_units) == 0:
+    if rack_fit(system, site.rack_power_kw, site.rack_units) > 0:
+        return ""
+    if (system.power_kw_max or 0.0) > site.rack_power_kw:
         return (f"{system.power_kw_max:g} kW each is over the site's rack_power_kw of "
                 f"{site.rack_power_kw:g}")
-    return ""
+    return f"{system.rack_units} U each is over the site's rack_units of {site.rack_units}"
 
 
 def rack_fit(system: System, rack_power_kw: float, rack_units: int) -> int:

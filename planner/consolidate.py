@@ -54,7 +54,9 @@ def fit_fleet(model: pyo.ConcreteModel, data: ModelData) -> None:
                 model.n[s, l, p].set_value(need[(s, l, p)])
             continue
         for p, buy, installed in _owned_path(data, s, l, [need[(s, l, p)] for p in data.periods]):
-            model.buy[s, l, p].set_value(buy)
+            # a held system (purchases bounded to 0) may need more than stands there: its
+            # supply row flags it (`solve.limit_excess`) rather than Pyomo warning on stdout
+            model.buy[s, l, p].set_value(buy, skip_validation=True)
             model.n[s, l, p].set_value(installed)
             model.r[s, l, p].set_value(rack_count(installed, data.systems_per_rack[(s, l)]))
 

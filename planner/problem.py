@@ -109,6 +109,11 @@ def load_problem(path: Path | str, overrides: Overrides | None = None) -> Inputs
         _relative(path, problem.forecast) if problem.forecast else None
     )
     notes: list[str] = []
+    unseen = [f"{path}: workloads[{i}:{w.id}].demand: found {w.demand!r}; expected a CSV file "
+              f"(not found: {_relative(path, w.demand)})" for i, w in enumerate(problem.workloads)
+              if isinstance(w.demand, str) and not _exists(_relative(path, w.demand))]
+    if unseen:  # checked with a forecast too, which would replace what they say
+        raise InputError(unseen)
     if forecast is not None:
         forecast_demand, site_demand = read_forecast(Path(forecast), problem)
         notes = _undemanded(f"forecast {Path(forecast).name} has no row", problem,
@@ -314,9 +319,7 @@ def _allowed_systems(
         raise InputError(errors)
     chosen = [catalog.systems[s] for s in ids]
     if overrides.systems:
-        chosen = [s for s in chosen if s.id in overrides.systems] or [
-            catalog.systems[s] for s in dict.fromkeys(overrides.systems)  # each once
-        ]
+        chosen = [catalog.systems[s] for s in dict.fromkeys(overrides.systems)]  # each once
     allowed_vendors = {v.lower() for v in overrides.vendors} or None
     if problem.policy.vendors:
         policy_vendors = {v.lower() for v in problem.policy.vendors}
@@ -395,6 +398,9 @@ def read_forecast(
         raise InputError([f"{path}: no rows; expected a header period,workload,output_tokens_per_s "
                           "and one row per period and workload"])
     rate_column = "output_tokens_per_s" if "output_tokens_per_s" in columns else "requests_per_s"
+    if {"output_tokens_per_s", "requests_per_s"} <= columns:
+        errors.append(f"{path}: line 1 (header): both output_tokens_per_s and requests_per_s; "
+                      "expected one of them")
     for required in ("period", "workload") if workload is None else ("period",):
         if required not in columns:
             errors.append(f"{path}: line 1 (header): missing column '{required}'")

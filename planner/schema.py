@@ -536,6 +536,13 @@ MIN_DEMAND_TOK_S = 1e-3
 demand for covered with no replica at all (a demand of 1e-6 tok/s was planned with none)."""
 
 
+def _csv_name(value: str) -> str:
+    if not value.strip().lower().endswith(".csv"):  # '1.5M tok/s' alone is not a demand
+        raise ValueError("expected demand per period ({2027H1: 1.5M tok/s, ...}) or a .csv "
+                         "file name")
+    return value
+
+
 def _listed_once(values: list[Any]) -> list[Any]:
     counts = Counter(values)
     repeated = [str(getattr(v, "value", v)) for v, n in counts.items() if n > 1]
@@ -705,7 +712,7 @@ class Workload(Strict):
     demand: dict[PeriodId, Annotated[
         float, NOT_BOOL, _quantity("tok/s"), Field(ge=0, le=MAX_DEMAND_TOK_S, allow_inf_nan=False),
         AfterValidator(_zero_or_servable)
-    ]] | Annotated[str, Field(min_length=1)] | None = None
+    ]] | Annotated[str, AfterValidator(_csv_name)] | None = None
     """Peak output tokens/s per period id: 0, or from MIN_DEMAND_TOK_S to 1e12; a number, or
     text such as `1.5M tok/s`. Or a forecast CSV of this workload (relative to the problem
     file): columns period, output_tokens_per_s (or requests_per_s), optional site, and an

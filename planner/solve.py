@@ -267,6 +267,9 @@ class _DuringCtrlC(logging.Filter):
 logging.getLogger("pyomo.contrib.solver.solvers.highs").addFilter(_KnownInterrupt())
 for _handler in logging.getLogger("pyomo").handlers:  # every Pyomo logger's records reach it
     _handler.addFilter(_DuringCtrlC())
+    if isinstance(_handler, logging.StreamHandler) and _handler.stream is sys.stdout:
+        # stdout carries the plan (`--format json|csv`); a warning there broke the JSON
+        _handler.setStream(sys.stderr)
 
 
 Progress = Callable[[float, float, dict[int, float] | None], None]

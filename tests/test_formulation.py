@@ -132,6 +132,13 @@ def test_a_held_system_is_not_bought_even_where_nothing_else_serves(solve_toy):
                                       "served by any allowed system within its SLO and sites"]
 
 
+def test_existing_systems_too_tall_for_the_racks_say_so(solve_toy):
+    problem = toy_problem(existing=[{"site": "dc1", "system": "toy-a", "count": 2}])
+    problem["sites"][0]["rack_units"] = 6  # toy-a is 10 U
+    with pytest.raises(InputError, match="10 U each is over the site's rack_units of 6"):
+        solve_toy(problem, BOTH)
+
+
 def test_existing_systems_the_site_cannot_hold_are_an_input_error(solve_toy):
     problem = toy_problem(existing=[{"site": "dc1", "system": "toy-rack", "count": 2}])
     with pytest.raises(InputError, match=r"existing\[0\]: 2 × toy-rack at dc1: .*; expected a "

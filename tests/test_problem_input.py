@@ -641,3 +641,30 @@ def test_a_system_asked_for_outside_the_files_list_is_planned_with_a_note(tmp_pa
     inputs = load_problem(write(tmp_path, problem(systems=["toy-a"])), Overrides(systems=("toy-b",)))
     assert [s.id for s in inputs.systems] == ["toy-b"]
     assert "--system toy-b: not among problem.yaml's systems; planned with as asked" in inputs.notes
+
+
+def test_system_overrides_name_exactly_the_systems_planned_with(tmp_path):
+    # one inside the file's list and one outside: both, not the inside one alone
+    inputs = load_problem(write(tmp_path, problem(systems=["toy-a"])),
+                          Overrides(systems=("toy-a", "toy-b")))
+    assert [s.id for s in inputs.systems] == ["toy-a", "toy-b"]
+
+
+@pytest.mark.parametrize(("demand", "message"), [
+    ("1.5M tok/s", "workloads[0:chat].demand: expected demand per period"),
+    ("nope.csv", "workloads[0:chat].demand: found 'nope.csv'; expected a CSV file (not found: "),
+])
+def test_a_workloads_demand_that_is_neither_a_mapping_nor_a_csv(tmp_path, demand, message):
+    write_csv(tmp_path, "period,workload,output_tokens_per_s\np1,chat,5\n")
+    data = problem(forecast="forecast.csv")  # checked even where a forecast replaces it
+    data["workloads"][0]["demand"] = demand
+    path = write(tmp_path, data)
+    assert any(line.startswith(f"{path}: {message}") for line in problems_of(path))
+
+
+def test_a_forecast_with_both_rate_columns_is_an_error(tmp_path):
+    csv_path = write_csv(tmp_path, "period,workload,output_tokens_per_s,requests_per_s\n"
+                         "p1,chat,1000,5\n")
+    assert problems_of(write(tmp_path, problem(forecast="forecast.csv"))) == [
+        f"{csv_path}: line 1 (header): both output_tokens_per_s and requests_per_s; expected "
+        "one of them"]

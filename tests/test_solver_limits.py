@@ -910,3 +910,15 @@ def test_a_cut_short_note_names_its_gap_and_bound(toy_data) -> None:
     result = solve_module.SolveResult(Status.feasible, None, toy_data, 11.6, 11.86, 0.02)
     solve_module._note_limits(result)
     assert result.message == expected and result.data.notes[-1] == expected
+
+
+def test_pyomo_warnings_go_to_stderr_not_into_the_plan_on_stdout():
+    # a held system's rounded purchase made Pyomo warn (W1002) on stdout, before the JSON; in a
+    # process of its own, since pytest's capture replaces the streams Pyomo's handler holds
+    import subprocess
+    import sys
+
+    code = "import logging, planner.solve; logging.getLogger('pyomo.core').warning('W1002 x')"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert run.stdout == "" and "W1002 x" in run.stderr

@@ -87,7 +87,11 @@ def disaggregated_pairs(df: pd.DataFrame) -> pd.DataFrame:
     A request needs a_p / r_p prefill accelerators and a_d / r_d decode accelerators per unit
     of output rate, so the pair delivers 1 / (a_p/r_p + a_d/r_d) output tok/s per accelerator.
     The row is scaled to one decode replica: accelerators = a_d + a_p · r_d / r_p (fractional
-    prefill share), power likewise; TTFT = prefill TTFT + decode hand-over; TPOT = decode's.
+    prefill share), power likewise; TPOT = decode's; TTFT = the prefill replica's, which returns
+    the first token (as TRT-LLM's and Dynamo's disaggregated serving do), so the SLO the
+    prefill pool is sized to is the one the pair meets. The KV hand-over (the decode rows'
+    `ttft_ms`: transfer plus one step) delays the second token; spread over the output it adds
+    a transfer of a few ms to hundreds of steps, and is left out of TPOT.
     tp, pp, ep and concurrency are the decode replica's; the prefill replica's shape is in
     PREFILL_COLUMNS, with `prefill_replicas` = r_d / r_p per decode replica."""
     prefill = df[df["mode"] == "prefill"]
@@ -102,7 +106,7 @@ def disaggregated_pairs(df: pd.DataFrame) -> pd.DataFrame:
         prefill_accelerators=int(p["accelerators"]), prefill_replicas=share,
         accelerators=decode["accelerators"] + p["accelerators"] * share,
         power_kw=decode["power_kw"] + p["power_kw"] * share,
-        ttft_ms=decode["ttft_ms"] + p["ttft_ms"],
+        ttft_ms=p["ttft_ms"],
         memory_gb_per_accelerator=decode["memory_gb_per_accelerator"].combine(
             pd.Series(p["memory_gb_per_accelerator"], index=decode.index), max),
     )
