@@ -18,7 +18,7 @@ from planner.coefficients import ModelData
 from planner.schema import Objective
 
 ELASTIC_PENALTY = {"demand": 1e5, "power": 1e3, "racks": 10.0, "budget": 1e2, "quota": 10.0,
-                   "supply": 10.0, "share": 1.0}
+                   "supply": 10.0, "share": 1.0, "vendors": 1e2}
 """Penalties of the elastic model per unit of slack ($M per thousand tok/s, per MW, per rack,
 per $M, per accelerator): unserved demand is the last resort, so power and space are relaxed
 first and the diagnosis names them."""
@@ -299,7 +299,8 @@ def add_power(m: pyo.ConcreteModel, d: ModelData) -> None:
 def add_policy(m: pyo.ConcreteModel, d: ModelData) -> None:
     """Vendor share: Σ_{s of v} acc_s n ≤ share · Σ_s acc_s n per period; minimum vendors:
     z[v,p] ≤ Σ_{s of v, l} n[s,l,p] (a vendor counts only if it has systems), Σ_v z[v,p] ≥
-    min_vendors (z binary); the budget cap is added with the objective."""
+    min_vendors (z binary; elastic: + vendors_slack[p]); the budget cap is added with the
+    objective."""
     vendors = sorted(set(d.vendor.values()))
     if d.max_vendor_share is not None:
         if m.elastic:
@@ -318,8 +319,11 @@ def add_policy(m: pyo.ConcreteModel, d: ModelData) -> None:
             rule=lambda m, v, p: m.uses_vendor[v, p]
             <= sum(m.n[s, l, p] for s, l in d.sl if d.vendor[s] == v),
         )
+        if m.elastic:  # a held system that retires can leave fewer vendors than asked
+            m.vendors_slack = pyo.Var(d.periods, within=pyo.NonNegativeReals)
         m.min_vendors = pyo.Constraint(
-            d.periods, rule=lambda m, p: sum(m.uses_vendor[v, p] for v in vendors) >= d.min_vendors
+            d.periods, rule=lambda m, p: sum(m.uses_vendor[v, p] for v in vendors)
+            + (m.vendors_slack[p] if m.elastic else 0) >= d.min_vendors
         )
 
 
@@ -350,7 +354,8 @@ def add_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
         penalty = ELASTIC_PENALTY["demand"] * sum(m.unserved.values())
         for name, var in (("power", "power_slack"), ("racks", "rack_slack"),
                           ("budget", "budget_slack"), ("quota", "quota_slack"),
-                          ("supply", "supply_slack"), ("share", "share_slack")):
+                          ("supply", "supply_slack"), ("share", "share_slack"),
+                          ("vendors", "vendors_slack")):
             if hasattr(m, var):
                 penalty = penalty + ELASTIC_PENALTY[name] * sum(getattr(m, var).values())
     if d.objective == Objective.max_served_scale and not m.elastic:

@@ -1467,7 +1467,11 @@ def time_left(options: SolveOptions, started: float,
 
 
 def diagnose(data: ModelData, options: SolveOptions) -> list[str]:
-    """Solve the elastic copy; one line per relaxed quantity, largest first."""
+    """Solve the elastic copy; one line per relaxed quantity, largest first. A vendor policy
+    no fleet could meet is named as such first (`_vendor_policy_causes`)."""
+    causes = _vendor_policy_causes(data)
+    if causes:
+        return causes
     model = build_model(data, elastic=True)
     limits = replace(DIAGNOSIS_LIMIT, time_limit_s=options.time_limit_s if options.by_nodes
                      else min(options.time_limit_s, DIAGNOSIS_LIMIT.time_limit_s),
@@ -1476,8 +1480,8 @@ def diagnose(data: ModelData, options: SolveOptions) -> list[str]:
     run = _run(model, limits)
     if run.interrupted:  # a diagnosis cut short could name the wrong limits
         raise KeyboardInterrupt
-    if not run.status.has_plan:  # what has no slack there: the vendor policy
-        return _vendor_policy_causes(data) or [f"the elastic re-solve ended {run.status.value}"]
+    if not run.status.has_plan:
+        return [f"the elastic re-solve ended {run.status.value}"]
     lines: list[tuple[float, str]] = []
     for (w, p), var in getattr(model, "unserved", {}).items():
         short = (var.value or 0.0) * RATE
@@ -1511,6 +1515,11 @@ def diagnose(data: ModelData, options: SolveOptions) -> list[str]:
             lines.append((var.value, f"policy.max_vendor_share ({data.max_vendor_share:g}), "
                           f"{p}: {v} needs {math.ceil(var.value - 1e-6):,} accelerators more than "
                           "its share allows"))
+    for p, var in getattr(model, "vendors_slack", {}).items():
+        if (var.value or 0.0) > 1e-6:
+            lines.append((var.value, f"policy.min_vendors ({data.min_vendors}), {p}: "
+                          f"{math.ceil(var.value - 1e-6)} vendor(s) short: fewer vendors' "
+                          "systems can stand or serve there then"))
     return [text for _, text in sorted(lines, key=lambda t: -t[0])]
 
 

@@ -132,6 +132,19 @@ def test_a_held_system_is_not_bought_even_where_nothing_else_serves(solve_toy):
                                       "served by any allowed system within its SLO and sites"]
 
 
+def test_too_few_vendors_once_a_held_system_retires_is_named(solve_toy):
+    # two vendors in p1 (toy-a bought, toy-b standing), one in p2 once toy-b retires
+    problem = toy_problem(periods=[{"id": "p1", "hours": 4380}, {"id": "p2", "hours": 4380}],
+                          systems=["toy-a"], policy={"min_vendors": 2},
+                          existing=[{"site": "dc1", "system": "toy-b", "count": 2,
+                                     "retires_after": "p1"}])
+    problem["workloads"][0]["demand"] = {"p1": 10000, "p2": 10000}
+    with pytest.raises(NoPlanError) as info:
+        solve_toy(problem, BOTH)
+    assert info.value.diagnosis == ["policy.min_vendors (2), p2: 1 vendor(s) short: fewer "
+                                    "vendors' systems can stand or serve there then"]
+
+
 def test_existing_systems_too_tall_for_the_racks_say_so(solve_toy):
     problem = toy_problem(existing=[{"site": "dc1", "system": "toy-a", "count": 2}])
     problem["sites"][0]["rack_units"] = 6  # toy-a is 10 U
@@ -337,7 +350,7 @@ def test_a_served_scale_of_zero_is_no_plan(solve_toy):
 
 
 def test_min_vendors_beyond_the_vendors_there_are_says_so(solve_toy):
-    # the elastic re-solve has no slack for it: the diagnosis was "ended infeasible"
+    # named before any re-solve: no fleet of these systems has three vendors
     with pytest.raises(NoPlanError) as info:
         solve_toy(toy_problem(policy={"min_vendors": 3}), BOTH)
     assert info.value.diagnosis == ["policy.min_vendors is 3, but the allowed systems that may "
