@@ -230,9 +230,10 @@ def _assign(data: dict[str, Any], dotted: str, value: Any, path: Path) -> None:
             elif key.isdigit() and int(key) < len(node):
                 index = int(key)
             else:
-                ids = [str(x.get("id")) for x in node if isinstance(x, dict)]
+                ids = [str(x["id"]) for x in node if isinstance(x, dict) and "id" in x]
+                known = f"ids: {', '.join(ids)}" if ids else f"indexes 0 to {len(node) - 1}"
                 raise InputError(
-                    [f"--set {dotted}: no item '{key}' in {'.'.join(keys[:i])} (ids: {', '.join(ids)})"]
+                    [f"--set {dotted}: no item '{key}' in {'.'.join(keys[:i])} ({known})"]
                 )
             if last:
                 node[index] = value
