@@ -622,7 +622,7 @@ class _Stages:
             broken_before = broken
             if lowered is None or self.interrupted or self.left() <= MIN_STAGE_SECONDS:
                 return
-            data = lowered
+            data = fewer_held(relaxed, lowered)
             lower_limits(relaxed, data)
 
     def _consolidated(self, rounded: pyo.ConcreteModel) -> None:
@@ -1351,9 +1351,25 @@ def tighten(data: ModelData, excess: dict[Limit, float]) -> ModelData | None:
                    max_purchases=supply, budget_musd=budget)
 
 
+def fewer_held(model: pyo.ConcreteModel, data: ModelData) -> ModelData:
+    """`data` with the existing systems of a held system lowered wherever the rounded plan in
+    `model` bought some: a held system's purchases are capped at 0, so the supply cap cannot be
+    lowered further, and the next relaxation must leave the rounding room within what stands
+    there instead."""
+    existing = dict(data.existing)
+    for (s, l, p), var in model.buy.items():
+        if s in data.held and (var.value or 0.0) > 0.5:
+            existing[(s, l, p)] = max(0, existing.get((s, l, p), 0) - round(var.value))
+    return replace(data, existing=existing) if existing != data.existing else data
+
+
 def lower_limits(model: pyo.ConcreteModel, data: ModelData) -> None:
     """Set the right-hand sides of `model`'s limit rows (power, racks, quota, supply, budget) to
-    `data`'s, where they differ: a model of the data `tighten` returned, without a rebuild."""
+    `data`'s, where they differ: a model of the data `tighten` returned, without a rebuild; and
+    a held system's fleet rows to `data`'s existing systems (`fewer_held`)."""
+    for s, l, p in getattr(model, "fleet", {}):
+        if s in data.held:  # n = existing (purchases are 0): the row's constant is existing
+            model.fleet[s, l, p].set_value(model.n[s, l, p] == data.existing.get((s, l, p), 0))
     for _, con, limit in _limit_rows(model, data):
         if pyo.value(con.upper) != limit:
             con.set_value((None, con.body, limit))

@@ -230,3 +230,21 @@ def test_lower_limits_gives_the_rows_of_the_tightened_data(write_problem) -> Non
         changed += sum(pyo.value(con.upper) != uppers[index]
                        for index, con in getattr(original, name).items())
     assert changed == 4
+
+
+def test_a_rounding_past_a_held_fleet_uses_less_of_it_rather_than_buying(write_problem) -> None:
+    # 5 toy-b stand at dc1 and may not be bought: 40 accelerators hold 13⅓ of its 3-accelerator
+    # replicas in the LP; rounded up to 14 they need a sixth toy-b, a purchase its cap of 0
+    # refuses. The repair leaves the LP 4 toy-b to fill, whose rounding fits in the 5
+    problem = toy_problem(systems=["toy-a"], existing=[{"site": "dc1", "system": "toy-b",
+                                                        "count": 5}])
+    problem["workloads"][0]["demand"] = {"p1": 10000}
+    data = build_data(load_problem(write_problem(problem)),
+                      candidates(candidate("toy-a", 1000), candidate("toy-b", 450, 3)))
+    assert data.held == ["toy-b"]
+    state = _Stages(data, SolveOptions(time_limit_s=30), time.perf_counter())
+    state.relaxation()
+    assert state.best is not None
+    plan = state.best.model
+    assert limit_excess(plan, data) == {}
+    assert plan.buy["toy-b", "dc1", "p1"].value == 0 and plan.n["toy-b", "dc1", "p1"].value == 5
