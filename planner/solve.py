@@ -1505,7 +1505,7 @@ def diagnose(data: ModelData, options: SolveOptions) -> list[str]:
         if short > 1e-3 * max(1.0, data.demand[(w, p)] * RATE):
             need = data.demand[(w, p)] * RATE
             lines.append((1e9 + short, f"workload {w}, {p}: {short:,.0f} of {need:,.0f} output "
-                          "tok/s cannot be served by any allowed system within its SLO and sites"))
+                          f"tok/s cannot be served {_serving_systems(data, w, p)}"))
     for (l, p), var in getattr(model, "power_slack", {}).items():
         if (var.value or 0.0) > 1e-6:
             lines.append((1e6 * var.value, f"site {l}, {p}: power short by "
@@ -1537,6 +1537,23 @@ def diagnose(data: ModelData, options: SolveOptions) -> list[str]:
                           f"{math.ceil(var.value - 1e-6)} vendor(s) short: fewer vendors' "
                           "systems can stand or serve there then"))
     return [text for _, text in sorted(lines, key=lambda t: -t[0])]
+
+
+def _serving_systems(data: ModelData, workload: str, period: str) -> str:
+    """Why a workload's demand goes unserved even with every limit relaxed: no allowed system
+    can serve it (SLO, precision, placement), and of the held ones only those standing then."""
+    systems = data.candidates["system"].to_numpy()
+    workloads = data.candidates["workload"].to_numpy()
+    able = {str(systems[k]) for k, _ in data.kl if workloads[k] == workload}
+    if able - set(data.held):
+        return "by any allowed system within its SLO and sites"
+    standing = {s: n for (s, _, p), n in data.existing.items() if p == period and s in able and n}
+    if not standing:
+        return ("by any allowed system within its SLO and sites, and no existing system that "
+                "could stands there then")
+    return ("by any allowed system within its SLO and sites; only the existing "
+            + ", ".join(f"{n} × {s}" for s, n in sorted(standing.items()))
+            + " can, and none is bought")
 
 
 def _vendor_policy_causes(data: ModelData) -> list[str]:
