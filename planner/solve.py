@@ -1547,7 +1547,10 @@ def _serving_systems(data: ModelData, workload: str, period: str) -> str:
     able = {str(systems[k]) for k, _ in data.kl if workloads[k] == workload}
     if able - set(data.held):
         return "by any allowed system within its SLO and sites"
-    standing = {s: n for (s, _, p), n in data.existing.items() if p == period and s in able and n}
+    standing: dict[str, int] = defaultdict(int)  # over every site
+    for (s, _, p), n in data.existing.items():
+        if p == period and s in able and n:
+            standing[s] += n
     if not standing:
         return ("by any allowed system within its SLO and sites, and no existing system that "
                 "could stands there then")
