@@ -15,7 +15,7 @@ from planner.errors import InputError, NoPlanError
 from planner.performance.spec import WorkloadSpec
 from planner.plan import Plan, build_plan, check_invariants
 from planner.problem import Inputs
-from planner.schema import Objective
+from planner.schema import Objective, System
 from planner.solve import (
     SolveOptions,
     SolveResult,
@@ -74,24 +74,32 @@ def unservable(inputs: Inputs, data: ModelData) -> list[str]:
             v > 0 for (wid, _), v in inputs.demand.items() if wid == w.id
         ):
             continue
-        from planner.performance import explain_infeasible
-
-        specs: dict[str, WorkloadSpec] = {}
-        for spec in workload_specs(inputs):
-            specs.setdefault(spec.name, spec)  # explain with the first precision listed
-        reasons = []
-        allowed = {l for wid, l in data.wl if wid == w.id}
-        for system in inputs.fleet_systems:
-            placeable = any(s == system.id and l in allowed for s, l in data.sl)
-            why = (explain_infeasible(specs[w.id], system, inputs.catalog) if placeable else "")
-            if not why:
-                why = ("cannot be placed at any site this workload may use (rack power, cooling "
-                       "or rental)" if not placeable else "no candidate deployment at its sites")
-            reasons.append(f"{system.id}: {why}")
         lines.append(f"workload {w.id} ({w.model}, {'/'.join(x.value for x in w.precisions)}, SLO "
                      f"TTFT {w.slo.ttft_ms or '-'} ms / TPOT {w.slo.tpot_ms or '-'} ms) cannot be "
-                     "served by any allowed system: " + "; ".join(reasons))
+                     "served by any allowed system: "
+                     + "; ".join(why_not(inputs, data, w.id, inputs.fleet_systems)))
     return lines
+
+
+def why_not(inputs: Inputs, data: ModelData, workload: str, systems: list[System]) -> list[str]:
+    """`SYSTEM: reason` for each of `systems` that has no candidate deployment for `workload`
+    at a site it may use: the SLO, precision or memory (`explain_infeasible`), or no site
+    whose racks, cooling or rental take it."""
+    from planner.performance import explain_infeasible
+
+    specs: dict[str, WorkloadSpec] = {}
+    for spec in workload_specs(inputs):
+        specs.setdefault(spec.name, spec)  # explain with the first precision listed
+    allowed = {l for wid, l in data.wl if wid == workload}
+    reasons = []
+    for system in systems:
+        placeable = any(s == system.id and l in allowed for s, l in data.sl)
+        why = explain_infeasible(specs[workload], system, inputs.catalog) if placeable else ""
+        if not why:
+            why = ("cannot be placed at any site this workload may use (rack power, cooling "
+                   "or rental)" if not placeable else "no candidate deployment at its sites")
+        reasons.append(f"{system.id}: {why}")
+    return reasons
 
 
 def check_scale_is_bounded(inputs: Inputs, data: ModelData) -> None:
@@ -147,6 +155,18 @@ def solve_problem(
     return plan
 
 
+def _held_only(inputs: Inputs, result: SolveResult) -> list[str]:
+    """For a workload that only held systems could serve (`solve._serving_systems` says so),
+    why none of the allowed systems can: the elastic diagnosis has the data, not the catalog."""
+    lines = []
+    for w in inputs.problem.workloads:
+        if any(line.startswith(f"workload {w.id}, ") and "existing" in line
+               for line in result.diagnosis):
+            lines.append(f"workload {w.id}: the allowed systems cannot serve it: "
+                         + "; ".join(why_not(inputs, result.data, w.id, inputs.systems)))
+    return lines
+
+
 def add_recipes(plan: Plan, inputs: Inputs) -> None:
     """A `recipe` column: the serving command of each deployment row."""
     from planner.recipes import recipe
@@ -164,8 +184,8 @@ def add_recipes(plan: Plan, inputs: Inputs) -> None:
 
 def plan_from_result(inputs: Inputs, result: SolveResult) -> Plan:
     if not result.status.has_plan:
-        raise NoPlanError(f"{result.status.value}: {result.message}", result.diagnosis,
-                          result.status.value)
+        raise NoPlanError(f"{result.status.value}: {result.message}",
+                          [*result.diagnosis, *_held_only(inputs, result)], result.status.value)
     if result.served_scale is not None and result.served_scale <= 1e-9:
         # max_served_scale at 0: a "plan" that serves nothing (exit 0 with $nan per token)
         why = ("the limits leave room to serve none of the demand" if result.status ==

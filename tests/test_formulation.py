@@ -130,7 +130,9 @@ def test_a_held_system_is_not_bought_even_where_nothing_else_serves(solve_toy):
         solve_toy(problem, candidates(candidate("toy-b", 1200)))  # only toy-b serves: 6,000
     assert caught.value.diagnosis == ["workload chat, p1: 4,000 of 10,000 output tok/s cannot be "
                                       "served by any allowed system within its SLO and sites; "
-                                      "only the existing 5 × toy-b can, and none is bought"]
+                                      "only the existing 5 × toy-b can, and none is bought",
+                                      "workload chat: the allowed systems cannot serve it: toy-a: "
+                                      "no candidate deployment at its sites"]
 
 
 def test_too_few_vendors_once_a_held_system_retires_is_named(solve_toy):
