@@ -252,8 +252,8 @@ def test_lagrange_passes_price_the_no_resale_rule_back_in(write_problem):
 
 
 def test_solve_runs_the_periods_between_two_full_mips(write_problem, monkeypatch):
-    # a quick LP: the full MIP runs in this process, its share of the time, then the period
-    # relaxation, then the full MIP with what the passes leave; the gap is never reached here
+    # the full MIP in this process: its share of the time, then the period relaxation, then
+    # the full MIP with what the passes leave; the gap is never reached here
     from planner.solve import FULL_BEFORE_PERIODS, _Stages, solve
 
     problem = toy_problem(periods=HALF_YEARS, systems=["toy-a"])
@@ -269,7 +269,10 @@ def test_solve_runs_the_periods_between_two_full_mips(write_problem, monkeypatch
 
         monkeypatch.setattr(_Stages, name, traced)
     monkeypatch.setattr(_Stages, "good_enough", lambda self: False)
-    # 20 s, not 2: a cold first run (imports, HiGHS's start) had used up 2 s before the periods
+    # the LP's measured time decides where the full MIP runs: a slow first LP (a cold HiGHS,
+    # a busy machine) had sent it to a child, and the periods never ran
+    monkeypatch.setattr(_Stages, "in_process", lambda self, limit_s: True)
+    monkeypatch.setattr(_Stages, "concurrent", lambda self: False)
     result = solve(data, SolveOptions(time_limit_s=20, shadow_prices=False))
     assert [c[0] for c in calls] == ["restricted", "polish", "full", "periods", "full"]
     assert calls[2] == ("full", FULL_BEFORE_PERIODS)
