@@ -597,3 +597,31 @@ def test_a_choice_listed_twice_is_an_error(folder, where, value, field):
     code, _, stderr = solve(folder, _dump(_set(where, value)))
     assert code == 2 and f"{field}: " in stderr and "listed more than once; expected each " \
         "once" in stderr, stderr
+
+
+def test_more_threads_than_help_is_a_usage_error(folder):
+    (folder / "problem.yaml").write_text(_dump(BASE))
+    result = runner.invoke(app, ["solve", str(folder / "problem.yaml"), "--threads", "257"])
+    assert result.exit_code == 2 and "--threads" in result.stderr
+
+
+def test_more_periods_than_a_plan_can_build_in_time_is_an_error(folder):
+    periods = [{"id": f"w{i}", "hours": 168} for i in range(1001)]
+    code, _, stderr = solve(folder, _dump({**BASE, "periods": periods, "existing": []}))
+    assert code == 2 and "periods: found list; expected a list with at most 1000 items" in stderr
+
+
+def test_a_set_on_a_list_without_ids_names_its_indexes(folder):
+    (folder / "problem.yaml").write_text(_dump(BASE))
+    result = runner.invoke(app, ["sweep", str(folder / "problem.yaml"), "--set",
+                                 "existing.toy-a.count=0,1", "--quiet"])
+    assert _invalid(result) == ["--set existing.toy-a.count: no item 'toy-a' in existing "
+                                "(indexes 0 to 0)"]
+
+
+def test_estimate_with_no_option_prints_its_status_in_json():
+    result = runner.invoke(app, ["estimate", "--system", "nvidia-hgx-h100", "--model",
+                                 "llama-3.1-8b", "--tpot-ms", "1", "--format", "json"])
+    assert result.exit_code == 1
+    payload = json.loads(result.stdout)
+    assert payload["status"] == "infeasible" and payload["diagnosis"][0].startswith("TPOT 1 ms")
