@@ -234,7 +234,7 @@ def _check_writable(path: Path, directory: bool) -> None:
     if path.exists() and path.is_dir() != directory:
         raise typer.BadParameter(f"{path} exists and is a {'file' if directory else 'directory'}"
                                  f"; expected a {'directory' if directory else 'file'} path")
-    # a file is replaced by a rename inside its directory (`report.write_atomically`): that
+    # a file is replaced by a rename inside its directory (`atomic.write_atomically`): that
     # directory must be writable, whether the file exists yet or not
     existing = path if directory and path.exists() else path.parent
     while not existing.exists():
@@ -274,7 +274,7 @@ def _no_plan_json(exc: Any, format: Format) -> None:
 
 def write_report(path: Path, html: str) -> None:
     """Write an HTML report atomically."""
-    from planner.report import write_atomically
+    from planner.atomic import write_atomically
 
     write_atomically(path.parent if str(path.parent) else Path("."), {path.name: html})
     err.print(f"report written to {path}", highlight=False, markup=False)
@@ -392,8 +392,9 @@ def compare(
     quiet: QuietOpt = False,
 ) -> None:
     """The optimal fleet of each vendor (or system) and the mixed optimum, side by side."""
+    from planner.atomic import write_atomically
     from planner.compare import INTERRUPTED, compare_frame, outcome_row, run_compare, variants
-    from planner.report import frame_csv, tables_to_csv, to_json, write_atomically
+    from planner.report import frame_csv, tables_to_csv, to_json
 
     overrides = _overrides(power_budget, demand, vendor, system)
     total = len(variants(problem, by.value, overrides))
@@ -452,7 +453,8 @@ def sweep(
     quiet: QuietOpt = False,
 ) -> None:
     """What-ifs: one solve per point of a grid of parameter values; a table and a chart."""
-    from planner.report import frame_csv, tables_to_csv, to_json, write_atomically
+    from planner.atomic import write_atomically
+    from planner.report import frame_csv, tables_to_csv, to_json
     from planner.sweep import INTERRUPTED, grid, parse_sets, run_sweep, sweep_chart, sweep_rows
 
     axes = parse_sets(sets)

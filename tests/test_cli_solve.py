@@ -221,10 +221,10 @@ def test_a_rename_that_fails_puts_back_the_files_already_replaced(tmp_path, monk
     and neither are temporaries or the hard links kept of the old files."""
     import os
 
-    import planner.report as report
+    import planner.atomic as atomic
 
     out = tmp_path / "plan"
-    report.write_atomically(out, {"a.csv": "old a", "b.csv": "old b", "c.csv": "old c"})
+    atomic.write_atomically(out, {"a.csv": "old a", "b.csv": "old b", "c.csv": "old c"})
     renames: list[object] = []
     real_replace = os.replace
 
@@ -234,9 +234,9 @@ def test_a_rename_that_fails_puts_back_the_files_already_replaced(tmp_path, monk
             raise OSError(5, "Input/output error", str(dst))
         real_replace(src, dst)
 
-    monkeypatch.setattr(report.os, "replace", replace)
+    monkeypatch.setattr(atomic.os, "replace", replace)
     with pytest.raises(OSError, match="Input/output error"):
-        report.write_atomically(out, {"a.csv": "new a", "b.csv": "new b", "c.csv": "new c",
+        atomic.write_atomically(out, {"a.csv": "new a", "b.csv": "new b", "c.csv": "new c",
                                       "d.csv": "new d"})
     assert {p.name: p.read_text() for p in out.iterdir()} == {
         "a.csv": "old a", "b.csv": "old b", "c.csv": "old c"}

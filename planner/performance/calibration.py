@@ -36,9 +36,7 @@ from __future__ import annotations
 import datetime as _dt
 import io
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -47,6 +45,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from planner.atomic import write_atomically
 from planner.errors import InputError
 from planner.performance.enumerate import evaluate
 from planner.performance.latency import Hardware
@@ -444,16 +443,10 @@ def write_calibration(result: CalibrationResult, path: Path | str) -> None:
         "# p99/mean multiplier of queueing and prefill-interference delay (Server scenario).\n"
         "# Stacks not listed use planner.performance.params.DEFAULT_PARAMS (marked uncalibrated).\n"
     )
-    text = header + yaml.safe_dump({"stacks": stacks}, sort_keys=False)
     path = Path(path)
-    # temporary file, then rename: the catalog every solve reads is never half-written
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    # the catalog every solve reads is never half-written
+    write_atomically(path.parent, {path.name: header + yaml.safe_dump({"stacks": stacks},
+                                                                       sort_keys=False)})
 
 
 def load_params(catalog: Catalog, stack: str) -> Params:
