@@ -20,6 +20,7 @@ from planner.solve import (
     SolveOptions,
     SolveResult,
     Status,
+    able_systems,
     ctrl_c_pending,
     interrupt_held,
     solve,
@@ -156,12 +157,12 @@ def solve_problem(
 
 
 def _held_only(inputs: Inputs, result: SolveResult) -> list[str]:
-    """For a workload that only held systems could serve (`solve._serving_systems` says so),
-    why none of the allowed systems can: the elastic diagnosis has the data, not the catalog."""
+    """For a workload whose demand goes unserved and that only held systems could serve, why
+    none of the allowed systems can: the elastic diagnosis has the data, not the catalog."""
     lines = []
     for w in inputs.problem.workloads:
-        if any(line.startswith(f"workload {w.id}, ") and "existing" in line
-               for line in result.diagnosis):
+        if not able_systems(result.data, w.id) - set(result.data.held) and any(
+                line.startswith(f"workload {w.id}, ") for line in result.diagnosis):
             lines.append(f"workload {w.id}: the allowed systems cannot serve it: "
                          + "; ".join(why_not(inputs, result.data, w.id, inputs.systems)))
     return lines

@@ -117,7 +117,7 @@ class _ScaleSearch:
         self.data, self.options, self.started = data, options, started
         share = 1.0 if options.by_nodes else SCALE_STAGE_SHARE
         self.ends_at = started + options.time_limit_s * share
-        """When stages 1–3 end (`time.perf_counter()`)."""
+        """When stages 1–4 end (`time.perf_counter()`)."""
         self.alpha = 0.0
         self.plan: Values | None = None
         self.bound = math.inf

@@ -1474,6 +1474,8 @@ shortfall it overstates a little is still safe advice."""
 DIAGNOSIS_FLOOR_S = 1.0
 """The elastic re-solve gets at least this long even when the solve used up its time limit:
 an infeasible problem's diagnosis is its error message."""
+
+
 def time_left(options: SolveOptions, started: float,
               floor_s: float = MIN_STAGE_SECONDS) -> SolveOptions:
     """`options` with the time limit cut to what is left of it since `started`
@@ -1539,12 +1541,17 @@ def diagnose(data: ModelData, options: SolveOptions) -> list[str]:
     return [text for _, text in sorted(lines, key=lambda t: -t[0])]
 
 
+def able_systems(data: ModelData, workload: str) -> set[str]:
+    """The systems with a candidate deployment of `workload` at a site it may use."""
+    systems = data.candidates["system"].to_numpy()
+    workloads = data.candidates["workload"].to_numpy()
+    return {str(systems[k]) for k, _ in data.kl if workloads[k] == workload}
+
+
 def _serving_systems(data: ModelData, workload: str, period: str) -> str:
     """Why a workload's demand goes unserved even with every limit relaxed: no allowed system
     can serve it (SLO, precision, placement), and of the held ones only those standing then."""
-    systems = data.candidates["system"].to_numpy()
-    workloads = data.candidates["workload"].to_numpy()
-    able = {str(systems[k]) for k, _ in data.kl if workloads[k] == workload}
+    able = able_systems(data, workload)
     if able - set(data.held):
         return "by any allowed system within its SLO and sites"
     standing: dict[str, int] = defaultdict(int)  # over every site
