@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from planner.errors import NoPlanError
     from planner.problem import Overrides
     from planner.solve import SolveOptions
 
@@ -262,7 +263,7 @@ def _overrides(power: list[str] | None, demand: Path | None, vendor: list[str] |
                      assignments=tuple(assignments or ()))
 
 
-def _no_plan_json(exc: Any, format: Format) -> None:
+def _no_plan_json(exc: NoPlanError, format: Format) -> None:
     """With `--format json`, a reader of stdout gets the no-plan status and diagnosis too, not
     nothing (the message still goes to stderr, and the exit code is 1)."""
     if format == Format.json:
