@@ -220,12 +220,10 @@ def build_data(inputs: Inputs, candidates: pd.DataFrame) -> ModelData:
                 if finance.cost_basis == CostBasis.tco_tier and tier_price(s, finance.tco_tier) is None:
                     notes.append(f"{s.id} has no {finance.tco_tier.value} tier price; not offered")
                     continue
-                if s.cooling.value == "liquid" and not site.liquid_cooling:
+                if _cannot_stand(s, site):  # cooling, rack power or rack units
                     continue
-                fit = rack_fit(s, site.rack_power_kw, site.rack_units)
-                if fit == 0:
-                    continue
-                systems_per_rack[(s.id, site.id)] = fit
+                systems_per_rack[(s.id, site.id)] = rack_fit(s, site.rack_power_kw,
+                                                             site.rack_units)
             sl.append((s.id, site.id))
     sl_set = set(sl)
 
