@@ -201,6 +201,14 @@ CUT_SHORT = ("interrupted", "stopped at the time limit", "stopped at the node li
 """Notes of a solve cut short, echoed to stderr by `solve`."""
 
 
+def _output_path(text: str) -> Path:
+    """An output path as typed: an empty one is refused, where `Path("")` would be the
+    current directory and `--out ""` would write every table there."""
+    if not text.strip():
+        raise typer.BadParameter("found an empty path; expected a file or directory path")
+    return Path(text)
+
+
 def _writable_directory(path: Path | None) -> Path | None:
     """--out: checked before any solve, so a run does not end in a write that cannot work."""
     if path is not None:
@@ -248,9 +256,10 @@ def _check_writable(path: Path, directory: bool) -> None:
 
 ReportOpt = Annotated[Path | None, typer.Option(
     "--report", help="Write a self-contained HTML report with charts.",
-    callback=_writable_file)]
+    parser=_output_path, callback=_writable_file)]
 OutOpt = Annotated[Path | None, typer.Option(
-    "--out", help="Write every table (CSV) and JSON here.", callback=_writable_directory)]
+    "--out", help="Write every table (CSV) and JSON here.", parser=_output_path,
+    callback=_writable_directory)]
 
 
 def _overrides(power: list[str] | None, demand: Path | None, vendor: list[str] | None,
@@ -449,6 +458,7 @@ def sweep(
     out_dir: OutOpt = None,
     chart: Annotated[Path | None, typer.Option("--chart", help="Write a chart of the headline "
                                                "metrics (.png, .svg or .pdf).",
+                                               parser=_output_path,
                                                callback=_chart_file)] = None,
     report: ReportOpt = None,
     quiet: QuietOpt = False,

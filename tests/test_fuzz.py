@@ -587,6 +587,18 @@ def test_output_paths_that_are_devices_or_dangling_links_are_refused(folder):
     assert Path("/dev/null").is_char_device()
 
 
+@pytest.mark.parametrize("option", ["--out", "--report", "--chart"])
+def test_an_empty_output_path_is_refused_not_read_as_the_current_directory(
+        folder, monkeypatch, option):
+    (folder / "problem.yaml").write_text(_dump(BASE))
+    monkeypatch.chdir(folder)
+    command = "sweep" if option == "--chart" else "solve"
+    sets = ["--set", "finance.discount_rate=0.05,0.1"] if command == "sweep" else []
+    result = runner.invoke(app, [command, "problem.yaml", *sets, option, ""])
+    assert result.exit_code == 2 and "found an empty path" in result.stderr, result.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["problem.yaml"]
+
+
 @pytest.mark.parametrize(("where", "value", "field"), [
     (("systems",), ["toy-a", "toy-b", "toy-a"], "systems"),
     (("workloads", 0, "precision"), ["fp8", "fp8"], "workloads[0:chat].precision"),
