@@ -15,8 +15,8 @@ above its previous whole system can go:
   systems.
 
 A move is kept only where it lowers the plan's cost: the systems' installed cost and the
-purchases (at an owned site they follow the largest need so far, since nothing is resold), plus
-busy energy. The caller checks the result against every limit (fewer systems keep power, racks
+purchases (at an owned site they follow the largest need so far, since nothing is resold) and
+the racks they occupy, plus busy energy. The caller checks the result against every limit (fewer systems keep power, racks
 and quotas, but a vendor policy or a purchase cap may not hold) and keeps the rounded plan
 otherwise.
 """
@@ -191,13 +191,16 @@ class _Plan:
         return self._installed[place]
 
     def fleet_cost(self, place: Place, need: list[int]) -> float:
-        """Installed cost and purchases of `place` for systems needed `need` by period ($M)."""
+        """Installed cost and purchases of `place` for systems needed `need` by period, and at
+        an owned site the charge of the racks they occupy ($M)."""
         s, l = place
+        d = self.data
         if l not in self.owned:
-            return sum(self.data.installed_cost[(s, l, p)] * n
-                       for p, n in zip(self.data.periods, need, strict=True))
-        return sum(self.data.installed_cost[(s, l, p)] * n + self.data.buy_cost[(s, l, p)] * buy
-                   for p, buy, n in _owned_path(self.data, s, l, need))
+            return sum(d.installed_cost[(s, l, p)] * n
+                       for p, n in zip(d.periods, need, strict=True))
+        return sum(d.installed_cost[(s, l, p)] * n + d.buy_cost[(s, l, p)] * buy
+                   + d.rack_cost.get((l, p), 0.0) * rack_count(n, d.systems_per_rack[(s, l)])
+                   for p, buy, n in _owned_path(d, s, l, need))
 
     def system_cost(self, place: Place, p: str) -> float:
         s, l = place

@@ -59,6 +59,22 @@ def test_replicas_move_to_room_on_systems_already_counted(write_problem) -> None
     assert overshoot(model) == {}
 
 
+def test_the_racks_a_system_frees_count_in_its_saving(write_problem) -> None:
+    # 2 replicas on dc1's system, 6 on dc2's. Moving dc1's two to dc2 costs $175,200 of energy
+    # there (10 kW each at $1/kWh for a year), more than dc1's $100k system but less than the
+    # system and its rack ($10k a month): the plan is cheaper without dc1's system
+    site = toy_problem()["sites"][0]
+    sites = [{**site, "rack_usd_per_month": 10_000},
+             {**site, "id": "dc2", "electricity_usd_per_kwh": 1.0}]
+    data = _data(write_problem, 8000, candidate("toy-a", 1000, accelerators=1, power_kw=10),
+                 sites=sites)
+    model = _plan(data, {(0, "dc1"): 2, (0, "dc2"): 6})
+    before = pyo.value(model.cost)
+    assert consolidate(model, data) == 1
+    assert (model.n["toy-a", "dc1", "p1"].value, model.x[0, "dc2", "p1"].value) == (0, 8)
+    assert pyo.value(model.cost) == pytest.approx(before - 0.1 - 0.12 + 2 * 0.0876)
+
+
 def test_a_smaller_replica_takes_the_place_of_a_larger_one(write_problem) -> None:
     # two TP4 replicas of 4,000 tok/s and a TP2 of 1,900 for 7,800 tok/s: 10 GPUs, two
     # systems; one TP4 and two TP2 serve the 7,800 on 8 GPUs, one system
