@@ -16,9 +16,9 @@ above its previous whole system can go:
 
 A move is kept only where it lowers the plan's cost: the systems' installed cost and the
 purchases (at an owned site they follow the largest need so far, since nothing is resold) and
-the racks they occupy, plus busy energy. The caller checks the result against every limit (fewer systems keep power, racks
-and quotas, but a vendor policy or a purchase cap may not hold) and keeps the rounded plan
-otherwise.
+the racks they occupy, plus busy energy. The caller checks the result against every limit
+(fewer systems keep power, racks and quotas, but a vendor policy or a purchase cap may not
+hold) and keeps the rounded plan otherwise.
 """
 
 from __future__ import annotations
