@@ -611,6 +611,12 @@ def estimate(
                     cells.append(str(v))
             t.add_row(*cells)
         out.print(t)
+        from planner.performance import UNCALIBRATED
+
+        if (table["source"] == UNCALIBRATED).any():
+            out.print(f"note: {system}: rates from the performance model's uncalibrated defaults "
+                      "(no MLPerf results for its software stack); they are estimates",
+                      highlight=False)
 
 
 @app.command()
@@ -631,6 +637,7 @@ def calibrate(
     path = csv_path or calibration.DEFAULT_CSV
     if not path.exists():
         raise InputError([f"{path}: calibration CSV not found; pass --csv"])
+    shipped = calibration.shipped_table(path)["rel_error"].abs()  # before --write replaces it
     result = calibration.fit(path)
     if write:
         calibration.write_calibration(result, default_catalog_dir() / CALIBRATION_FILE)
@@ -640,6 +647,8 @@ def calibrate(
 
         sys.stdout.write(to_json({"median_abs_error": result.median_abs_error,
                                   "worst_abs_error": result.worst_abs_error,
+                                  "shipped": {"median_abs_error": float(shipped.median()),
+                                              "worst_abs_error": float(shipped.max())},
                                   "rows": table.to_dict(orient="records")}))
     elif format == Format.csv:
         from planner.report import frame_csv
@@ -647,8 +656,12 @@ def calibrate(
         sys.stdout.write(frame_csv(table))
     else:
         out.print(table.to_string(index=False))
-        out.print(f"median |error| {result.median_abs_error:.1%}, worst {result.worst_abs_error:.1%}"
-                  f" over {len(table)} rows" + (" — written to catalogs/calibration.yaml" if write else ""))
+        groups = f"over {len(table)} groups ({int(table['rows'].sum())} results)"
+        out.print(f"this fit: median |error| {result.median_abs_error:.1%}, worst "
+                  f"{result.worst_abs_error:.1%} {groups}"
+                  + (" — written to catalogs/calibration.yaml" if write else ""))
+        out.print(f"{'replaced' if write else 'in use'} (catalogs/calibration.yaml): median "
+                  f"|error| {shipped.median():.1%}, worst {shipped.max():.1%}")
 
 
 # ------------------------------------------------------------------------------------------

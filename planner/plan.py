@@ -15,6 +15,7 @@ import pandas as pd
 
 from planner.coefficients import MW, RATE, USD, ModelData, rack_count
 from planner.costs import SystemCosts, usd_per_million_tokens
+from planner.performance import UNCALIBRATED
 from planner.solve import Binding, SolveResult, Status
 
 COST_COMPONENTS = ["capex", "energy", "facility", "opex", "rent", "all_in"]
@@ -301,12 +302,22 @@ def build_plan(name: str, result: SolveResult, horizon_notes: list[str] | None =
         solve_seconds=result.seconds,
         served_scale=result.served_scale,
         bindings=list(result.bindings),
-        notes=[*d.notes, *(horizon_notes or [])],
+        notes=[*d.notes, *_uncalibrated_notes(deployments), *(horizon_notes or [])],
         horizon_years=hours / 8760.0,
         period_hours=dict(d.hours),
         interrupted=result.interrupted,
     )
     return plan
+
+
+def _uncalibrated_notes(deployments: pd.DataFrame) -> list[str]:
+    """A note naming the systems whose deployments in the plan come from the performance
+    model's uncalibrated defaults: their rates are the least certain numbers of the plan."""
+    systems = sorted(set(deployments.loc[deployments["source"] == UNCALIBRATED, "system"]))
+    if not systems:
+        return []
+    return [f"{', '.join(systems)}: deployments from the performance model's uncalibrated "
+            "defaults (no MLPerf results for the software stack); their rates are estimates"]
 
 
 def _frame(rows: list[dict[str, Any]], columns: list[str], order: list[str],

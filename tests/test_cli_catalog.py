@@ -299,3 +299,24 @@ def test_a_catalog_directorys_calibration_is_validated(tmp_path, calibration, me
     result = runner.invoke(app, ["catalog", "validate", str(tmp_path)])
     assert result.exit_code == 2
     assert f"{tmp_path / 'calibration.yaml'}: {message}" in result.stderr
+
+
+@pytest.mark.parametrize(("system", "uncalibrated"), [("intel-gaudi3-oam8", True),
+                                                      ("nvidia-hgx-h200", False)])
+def test_estimate_says_when_its_rates_are_uncalibrated(system, uncalibrated):
+    # Gaudi's stack has no MLPerf results: its rates come from the model's defaults
+    args = ["estimate", "--system", system, "--model", "llama-3.3-70b", "--precision", "fp8",
+            "--input-tokens", "1024", "--output-tokens", "256", "--top", "2"]
+    rows = json.loads(_invoke(*args, "--format", "json").stdout)["rows"]
+    expected = "analytic, uncalibrated" if uncalibrated else "analytic"
+    assert rows and {row["source"] for row in rows} == {expected}
+    table = _invoke(*args).stdout
+    assert ("uncalibrated defaults" in table) == uncalibrated
+
+
+def test_a_plan_on_uncalibrated_systems_says_so(toy_cli_file):
+    # the toy catalog's stack has no calibration
+    plan = json.loads(_invoke("solve", str(toy_cli_file), "--format", "json").stdout)
+    assert {d["source"] for d in plan["deployments"]} == {"analytic, uncalibrated"}
+    assert any(note.startswith("toy-") and "uncalibrated defaults" in note
+               for note in plan["notes"]), plan["notes"]

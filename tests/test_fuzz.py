@@ -589,7 +589,8 @@ def test_output_paths_that_are_devices_or_dangling_links_are_refused(folder):
 
 @pytest.mark.parametrize("option", ["--out", "--report", "--chart"])
 def test_an_empty_output_path_is_refused_not_read_as_the_current_directory(
-        folder, monkeypatch, option):
+        tmp_path, monkeypatch, option):
+    folder = tmp_path
     (folder / "problem.yaml").write_text(_dump(BASE))
     monkeypatch.chdir(folder)
     command = "sweep" if option == "--chart" else "solve"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from perf_fixtures import catalog
@@ -13,6 +15,7 @@ from planner.performance.calibration import (
     group_rows,
     load_params,
     load_rows,
+    shipped_table,
     write_calibration,
 )
 
@@ -24,14 +27,18 @@ def test_shipped_calibration_error() -> None:
     stacks = sorted(cat.calibration)
     assert {"nvidia-trtllm", "amd-rocm"} <= set(stacks)
     params = {s: load_params(cat, s) for s in stacks}
-    rows, skipped = load_rows(DEFAULT_CSV)
-    table = evaluate_table(group_rows(rows), params, cat)
+    table = shipped_table(DEFAULT_CSV, cat)
     with pd.option_context("display.width", 200, "display.max_rows", 200):
         print()
         print(table.to_string(index=False, float_format=lambda x: f"{x:,.3f}"))
     err = table["rel_error"].abs()
-    print(f"groups {len(table)}, rows {int(table['rows'].sum())}, skipped rows {len(skipped)}, "
+    print(f"groups {len(table)}, rows {int(table['rows'].sum())}, "
           f"median |err| {err.median():.1%}, worst {err.max():.1%}")
+    # the same as evaluating each group with the catalog's parameters by hand
+    rows, _ = load_rows(DEFAULT_CSV)
+    by_hand = evaluate_table(group_rows(rows), params, cat)
+    assert by_hand["rel_error"].abs().median() == pytest.approx(err.median())
+    assert len(by_hand) == len(table) == 42
     assert err.median() <= 0.15
     assert err.max() <= 0.6
     for p in params.values():
@@ -59,3 +66,19 @@ def test_fit_runs_and_writes(tmp_path) -> None:
 def test_uncalibrated_stack_uses_marked_defaults() -> None:
     p = load_params(catalog(), "intel-gaudi")
     assert not p.calibrated
+
+
+def test_calibrate_reports_the_parameters_in_use_beside_its_fit() -> None:
+    # a refit is not what solves use until --write stores it: both errors are shown
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+
+    result = CliRunner().invoke(app, ["calibrate", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    shipped = shipped_table()["rel_error"].abs()
+    assert report["shipped"] == {"median_abs_error": pytest.approx(shipped.median()),
+                                 "worst_abs_error": pytest.approx(shipped.max())}
+    errors = pd.Series([abs(row["rel_error"]) for row in report["rows"]])
+    assert report["median_abs_error"] == pytest.approx(errors.median())

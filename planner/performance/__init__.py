@@ -33,7 +33,9 @@ from planner.performance.spec import WorkloadSpec
 from planner.schema import Catalog, Mode, System
 
 __all__ = [
+    "ANALYTIC",
     "COLUMNS",
+    "UNCALIBRATED",
     "MeasuredTable",
     "WorkloadSpec",
     "candidate_table",
@@ -42,6 +44,13 @@ __all__ = [
     "hardware_of",
     "params_for",
 ]
+
+
+ANALYTIC = "analytic"
+"""`source` of a candidate from the performance model calibrated on its stack's MLPerf results."""
+UNCALIBRATED = "analytic, uncalibrated"
+"""`source` of a candidate from the performance model's conservative defaults: its software
+stack has no MLPerf results to calibrate on (Gaudi, TPU, Groq)."""
 
 
 def hardware_of(system: System, catalog: Catalog) -> Hardware:
@@ -80,12 +89,14 @@ def candidates(
     if measured is not None:
         df = measured.candidates(spec, system.id, hw)
     if df is None:
-        opts = evaluate(spec, model, hw, params_for(system, catalog), _modes(spec))
+        params = params_for(system, catalog)
+        opts = evaluate(spec, model, hw, params, _modes(spec))
         if not opts.data:
             return pd.DataFrame(columns=COLUMNS)
         mask = slo_mask(opts, spec)
         data = {k: v[mask] for k, v in opts.data.items()}
-        df = to_frame(type(opts)(data), spec, system.id, "analytic")
+        source = ANALYTIC if params.calibrated else UNCALIBRATED
+        df = to_frame(type(opts)(data), spec, system.id, source)
     df = _pair_pools(df)
     df = pareto_prune(df)
     if top is not None:

@@ -399,15 +399,8 @@ def fit(
     The CSV is validated by `load_rows` (InputError on bad input); it is also an InputError if
     none of the mapped rows' accelerators is in the catalog.
     """
-    rows, skipped = load_rows(csv_path)  # first: a bad CSV is reported before any work
     cat = _catalog_or_reference(catalog)
-    rows = rows[rows["accelerator"].isin(
-        [a for a in ACCELERATOR_MAP.values()
-         if a in cat.accelerators or a == "nvidia-h200-nvl"])]
-    if rows.empty:
-        raise InputError([f"{csv_path}: no mapped row's accelerator is in the catalog; expected "
-                          f"at least one of {', '.join(sorted(set(ACCELERATOR_MAP.values())))}"])
-    groups = group_rows(rows)
+    groups, skipped = _catalog_groups(csv_path, cat)
     pr = _Predictor(cat)
     groups["stack"] = [pr.stack(a) for a in groups["accelerator"]]
     params: dict[str, Params] = {}
@@ -420,6 +413,29 @@ def fit(
     err = table["rel_error"].abs()
     return CalibrationResult(params, table, float(err.median()), float(err.max()), skipped,
                              rows_per_stack, Path(csv_path).name)
+
+
+def shipped_table(csv_path: Path | str = DEFAULT_CSV,
+                  catalog: Catalog | None = None) -> pd.DataFrame:
+    """Predicted vs measured per group with the parameters every solve uses now: the catalog's
+    calibration (the shipped `catalogs/calibration.yaml`, unless `catalog` says otherwise)."""
+    cat = _catalog_or_reference(catalog)
+    groups, _ = _catalog_groups(csv_path, cat)
+    pr = _Predictor(cat)
+    stacks = {pr.stack(a) for a in groups["accelerator"]}
+    return evaluate_table(groups, {s: load_params(cat, s) for s in stacks}, cat)
+
+
+def _catalog_groups(csv_path: Path | str, cat: Catalog) -> tuple[pd.DataFrame, list[str]]:
+    """The CSV's groups whose accelerator the catalog has, and the rows skipped."""
+    rows, skipped = load_rows(csv_path)  # first: a bad CSV is reported before any work
+    rows = rows[rows["accelerator"].isin(
+        [a for a in ACCELERATOR_MAP.values()
+         if a in cat.accelerators or a == "nvidia-h200-nvl"])]
+    if rows.empty:
+        raise InputError([f"{csv_path}: no mapped row's accelerator is in the catalog; expected "
+                          f"at least one of {', '.join(sorted(set(ACCELERATOR_MAP.values())))}"])
+    return group_rows(rows), skipped
 
 
 def write_calibration(result: CalibrationResult, path: Path | str) -> None:
