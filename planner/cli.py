@@ -419,6 +419,11 @@ def compare(
         for note in o.plan.notes if o.plan is not None else []:
             if note.startswith("interrupted"):
                 err.print(f"note: {o.label}: {note}", highlight=False, markup=False)
+    for row in payload["rows"]:
+        if row["uncalibrated_systems"]:
+            err.print(f"note: {row['fleet']}: the rates of {', '.join(row['uncalibrated_systems'])}"
+                      " come from the performance model's uncalibrated defaults",
+                      highlight=False, markup=False)
     unsolved = sum(o.status == INTERRUPTED for o in outcomes)
     if out_dir is not None and not unsolved:
         write_atomically(out_dir, {"compare.json": to_json(payload),

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from planner.errors import NoPlanError, PlannerError
-from planner.plan import Plan
+from planner.plan import Plan, uncalibrated_systems
 from planner.problem import Overrides, load_problem
 from planner.solve import SolveOptions, forkserver_context, interrupt_held, start_forkserver
 from planner.sweep import INTERRUPTED, NOT_SOLVED
@@ -242,7 +242,8 @@ def outcome_row(outcome: Outcome) -> dict[str, Any]:
                            "reason": outcome.reason or None}
     plan = outcome.plan
     if plan is None:
-        row.update({"tco_usd": None, **dict.fromkeys(ROW_METRICS), "configurations": None})
+        row.update({"tco_usd": None, **dict.fromkeys(ROW_METRICS), "configurations": None,
+                    "uncalibrated_systems": None})
         return row
     m = plan.metrics
     row.update({
@@ -260,6 +261,7 @@ def outcome_row(outcome: Outcome) -> dict[str, Any]:
         "served_scale": _num(plan.served_scale),  # max_served_scale: how much each fleet serves
         "mip_gap": _num(plan.mip_gap),
         "configurations": configurations(plan),
+        "uncalibrated_systems": uncalibrated_systems(plan.deployments),
     })
     return row
 
@@ -277,5 +279,6 @@ def compare_frame(outcomes: Sequence[Outcome]) -> pd.DataFrame:
         row = outcome_row(o)
         tco = row.pop("tco_usd") or {}
         row.update({f"tco_{k}_usd": v for k, v in tco.items()})
+        row["uncalibrated_systems"] = " ".join(row["uncalibrated_systems"] or [])
         rows.append(row)
     return pd.DataFrame(rows)

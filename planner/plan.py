@@ -310,10 +310,17 @@ def build_plan(name: str, result: SolveResult, horizon_notes: list[str] | None =
     return plan
 
 
+def uncalibrated_systems(deployments: pd.DataFrame) -> list[str]:
+    """Systems whose deployments come from the performance model's uncalibrated defaults."""
+    if deployments.empty:
+        return []
+    return sorted(set(deployments.loc[deployments["source"] == UNCALIBRATED, "system"]))
+
+
 def _uncalibrated_notes(deployments: pd.DataFrame) -> list[str]:
     """A note naming the systems whose deployments in the plan come from the performance
     model's uncalibrated defaults: their rates are the least certain numbers of the plan."""
-    systems = sorted(set(deployments.loc[deployments["source"] == UNCALIBRATED, "system"]))
+    systems = uncalibrated_systems(deployments)
     if not systems:
         return []
     return [f"{', '.join(systems)}: deployments from the performance model's uncalibrated "

@@ -66,6 +66,10 @@ def test_compare_by_vendor_json(toy_file):
                 "racks", "peak_power_kw", "output_tokens_per_s_per_mw",
                 "output_tokens_per_s_per_accelerator", "usd_per_accelerator_hour",
                 "configurations"} <= set(r)
+        # the toy catalog's stack is uncalibrated: every fleet says which systems that touches
+        assert r["uncalibrated_systems"] == sorted(
+            {part.split(": ")[1].split()[0] for part in r["configurations"].split("; ")})
+        assert f"note: {r['fleet']}: the rates of " in result.stderr
     assert rows[0]["tco_usd"]["total"] <= min(r["tco_usd"]["total"] for r in rows[1:]) + 1e-6
 
 
