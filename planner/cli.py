@@ -414,12 +414,13 @@ def compare(
                                _options(time_limit, gap, threads, node_limit), workers=workers,
                                on_done=(lambda _o: bar.advance(task)) if bar else None)
     frame = compare_frame(outcomes)
-    payload = {"by": by.value, "rows": [outcome_row(o) for o in outcomes]}
+    rows = [outcome_row(o) for o in outcomes]
+    payload = {"by": by.value, "rows": rows}
     for o in outcomes:
         for note in o.plan.notes if o.plan is not None else []:
             if note.startswith("interrupted"):
                 err.print(f"note: {o.label}: {note}", highlight=False, markup=False)
-    for row in payload["rows"]:
+    for row in rows:
         if row["uncalibrated_systems"]:
             err.print(f"note: {row['fleet']}: the rates of {', '.join(row['uncalibrated_systems'])}"
                       " come from the performance model's uncalibrated defaults",
