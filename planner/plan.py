@@ -146,7 +146,9 @@ def describe_binding(b: Binding, horizon_years: float) -> str:
             "supply": f"supply of {b.site} in {b.period}: {b.used:,.0f} of {b.limit:,.0f} "
                       "purchases",
             "quota": f"quota at {b.site} in {b.period}: {b.used:,.0f} of {b.limit:,.0f} "
-                     "accelerators rented"}[b.kind]
+                     "accelerators rented",
+            "budget": f"budget: ${b.used:,.0f} of ${b.limit:,.0f} spent (discounted, over the "
+                      "horizon)"}[b.kind]
     if b.value_usd is None:
         return what + " (binds)"
     one = {"power": "one more MW", "racks": "one more rack", "supply": "one more system",

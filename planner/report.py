@@ -159,9 +159,13 @@ def print_plan(plan: Plan, console: Console) -> None:
         console.print("[bold]What binds[/bold]")
         for b in plan.bindings:
             console.print(f"  • {describe_binding(b, plan.horizon_years)}")
+    elif plan.objective == "max_served_scale":
+        console.print("[bold]What binds:[/bold] no power, rack, supply, quota or budget limit "
+                      "has less than 1% left; whole systems and replicas, or a vendor policy, "
+                      "set the scale.")
     else:
-        console.print("[bold]What binds:[/bold] no power, rack, supply or quota limit binds; "
-                      "the plan is set by demand and cost.")
+        console.print("[bold]What binds:[/bold] no power, rack, supply, quota or budget limit "
+                      "binds; the plan is set by demand and cost.")
     for note in plan.notes:
         console.print(f"[dim]note: {note}[/dim]")
 

@@ -83,15 +83,17 @@ class Binding:
     """A limit the plan runs into, and what one more unit of it is worth."""
 
     kind: str
-    """power, racks, supply or quota (a cloud site's accelerators)."""
+    """power, racks, supply, quota (a cloud site's accelerators) or budget (the policy's cap on
+    the discounted total cost)."""
     site: str
-    """The site, or for supply the system."""
+    """The site, or for supply the system; empty for the budget."""
     period: str
-    """The period, or for a quota (one per site, whatever the period) the periods it binds."""
+    """The period, or for a quota (one per site, whatever the period) the periods it binds;
+    empty for the budget (the whole horizon)."""
     used: float
     limit: float
     unit: str
-    """MW, rack, system or accelerator."""
+    """MW, rack, system, accelerator or USD."""
     value_usd: float | None = None
     """Discounted cost saved over the horizon by `step` more units (None: not re-solved)."""
     step: float = 1.0
@@ -1625,6 +1627,13 @@ def find_bindings(model: pyo.ConcreteModel, data: ModelData) -> list[Binding]:
         if used >= data.max_purchases[s] - 1e-6 and s not in data.held:  # held: never bought
             found.append(Binding("supply", s, p, used, data.max_purchases[s], "system"))
     found.extend(_quota_bindings(model, data))
+    if data.budget_musd is not None and hasattr(model, "budget"):
+        used = pyo.value(model.cost)
+        # the cheapest system for a single period: less than that left buys nothing more
+        cheapest = min((cost + data.buy_cost.get(key, 0.0)
+                        for key, cost in data.installed_cost.items()), default=0.0)
+        if data.budget_musd - used < max(cheapest, BINDING_SHARE * data.budget_musd) - 1e-9:
+            found.append(Binding("budget", "", "", used * USD, data.budget_musd * USD, "USD"))
     return found
 
 
@@ -1669,7 +1678,9 @@ def marginal_values(
         share_s = (ends_at - time.perf_counter()) / (1 if options.by_nodes else max(todo - i, 1))
         floor_s = MIN_MARGINAL_SECONDS if options.by_nodes else max(min_resolve_s,
                                                                      MIN_MARGINAL_SECONDS)
-        if i >= todo or data.objective != Objective.min_tco or share_s < floor_s:
+        # a budget that binds a cost minimum is no dearer plan's limit: more of it saves nothing
+        if (i >= todo or data.objective != Objective.min_tco or share_s < floor_s
+                or b.kind == "budget"):
             valued.append(b)
             continue
         quick = SolveOptions(

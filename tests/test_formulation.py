@@ -432,6 +432,17 @@ def test_budget_cap_is_named(solve_toy):
     assert "budget short by $0.50M" in " ".join(info.value.diagnosis)
 
 
+def test_a_budget_that_caps_the_served_scale_is_what_binds(solve_toy):
+    # $550k buys 4 toy-a ($100k, 1,000 tok/s) and a toy-b ($150k, 1,200): 5,200 of the
+    # 10,000 tok/s, all of the budget; the report had said nothing binds
+    problem = toy_problem(objective="max_served_scale", policy={"budget_usd": 550_000})
+    plan = solve_toy(problem, BOTH)
+    assert plan.served_scale == pytest.approx(0.52)
+    (budget,) = plan.bindings
+    assert (budget.kind, budget.used, budget.limit, budget.unit, budget.value_usd) == \
+        ("budget", pytest.approx(550_000), 550_000, "USD", None)
+
+
 def test_no_candidate_for_a_workload_is_named(solve_toy):
     table = candidates(candidate("toy-a", 1000, workload="other"))
     problem = toy_problem(systems=["toy-a"])
