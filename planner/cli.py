@@ -254,6 +254,25 @@ def _check_writable(path: Path, directory: bool) -> None:
         raise typer.BadParameter(f"{existing} is not writable")
 
 
+def _apart(out_dir: Path | None, written: tuple[str, ...], **files: Path | None) -> None:
+    """Refuse output paths that would overwrite one another: --report or --chart on a file
+    that --out writes, or on each other (the last write would silently win)."""
+    from planner.errors import InputError
+
+    taken = {} if out_dir is None else {
+        (out_dir / name).resolve(): f"{name}, which --out {out_dir} writes" for name in written}
+    mistakes = []
+    for option, path in files.items():
+        if path is None:
+            continue
+        if (other := taken.get(path.resolve())) is not None:
+            mistakes.append(f"--{option} {path}: found the path of {other}; expected a "
+                            "path no other output uses")
+        taken[path.resolve()] = f"--{option}"
+    if mistakes:
+        raise InputError(mistakes)
+
+
 ReportOpt = Annotated[Path | None, typer.Option(
     "--report", help="Write a self-contained HTML report with charts.",
     parser=_output_path, callback=_writable_file)]
@@ -327,7 +346,10 @@ def solve(
     from planner.problem import load_problem
     from planner.report import plan_tables, print_plan, tables_to_csv, to_json, write_plan
 
+    from planner.report import PLAN_FILES
+
     _state["debug"] = _state["debug"] or debug
+    _apart(out_dir, PLAN_FILES, report=report)
     inputs = load_problem(problem, _overrides(power_budget, demand, vendor, system))
     try:
         plan = solve_problem(inputs, _options(time_limit, gap, threads, node_limit))
@@ -406,6 +428,7 @@ def compare(
     from planner.compare import INTERRUPTED, compare_frame, outcome_row, run_compare, variants
     from planner.report import frame_csv, tables_to_csv, to_json
 
+    _apart(out_dir, ("compare.json", "compare.csv"), report=report)
     overrides = _overrides(power_budget, demand, vendor, system)
     total = len(variants(problem, by.value, overrides))
     with _progress(total, quiet or format != Format.table) as bar:
@@ -474,6 +497,7 @@ def sweep(
     from planner.report import frame_csv, tables_to_csv, to_json
     from planner.sweep import INTERRUPTED, grid, parse_sets, run_sweep, sweep_chart, sweep_rows
 
+    _apart(out_dir, ("sweep.json", "sweep.csv"), chart=chart, report=report)
     axes = parse_sets(sets)
     total = len(grid(axes))
     with _progress(total, quiet or format != Format.table) as bar:

@@ -22,6 +22,11 @@ def to_json(payload: Mapping[str, Any]) -> str:
     return json.dumps(payload, indent=2, sort_keys=True, allow_nan=False, default=str) + "\n"
 
 
+PLAN_FILES = ("plan.json", "summary.csv", "fleet.csv", "deployments.csv", "sites.csv",
+              "demand.csv", "costs.csv", "binding.csv")
+"""What `write_plan` writes into `--out` (checked against `plan_tables` by the tests)."""
+
+
 def plan_tables(plan: Plan) -> dict[str, pd.DataFrame]:
     """The tables `--out` writes and `--format csv` prints."""
     # max_served_scale: the scale served is the answer, first

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from planner.cli import app
+from planner.report import PLAN_FILES
 from tests.conftest import REPO
 
 runner = CliRunner()
@@ -108,6 +109,7 @@ def test_out_writes_every_table(toy_file, tmp_path):
     names = sorted(p.name for p in out.iterdir())
     assert names == ["binding.csv", "costs.csv", "demand.csv", "deployments.csv", "fleet.csv",
                      "plan.json", "sites.csv", "summary.csv"]
+    assert names == sorted(PLAN_FILES)  # the names a --report may not take
     assert json.loads((out / "plan.json").read_text())["status"] == "optimal"
 
 

@@ -587,6 +587,26 @@ def test_output_paths_that_are_devices_or_dangling_links_are_refused(folder):
     assert Path("/dev/null").is_char_device()
 
 
+@pytest.mark.parametrize(("command", "args", "found"), [
+    ("solve", ["--out", "o", "--report", "o/plan.json"], "plan.json, which --out o writes"),
+    ("solve", ["--out", "o", "--report", "o/../o/fleet.csv"], "fleet.csv, which --out o writes"),
+    ("sweep", ["--out", "o", "--report", "o/sweep.json"], "sweep.json, which --out o writes"),
+    ("sweep", ["--chart", "c.svg", "--report", "c.svg"], "--chart"),
+    ("compare", ["--out", "o", "--report", "o/compare.csv"], "compare.csv, which --out o"),
+])
+def test_outputs_that_would_overwrite_one_another_are_refused(tmp_path, monkeypatch, command,
+                                                              args, found):
+    # plan.json had ended up holding the HTML report; a chart was lost under the report
+    (tmp_path / "problem.yaml").write_text(_dump(BASE))
+    monkeypatch.chdir(tmp_path)
+    sets = ["--set", "finance.discount_rate=0.05,0.1"] if command == "sweep" else []
+    by = ["--by", "vendor"] if command == "compare" else []
+    result = runner.invoke(app, [command, "problem.yaml", *sets, *by, *args])
+    assert result.exit_code == 2 and f"found the path of {found}" in result.stderr, \
+        result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["problem.yaml"]  # refused first
+
+
 @pytest.mark.parametrize("option", ["--out", "--report", "--chart"])
 def test_an_empty_output_path_is_refused_not_read_as_the_current_directory(
         tmp_path, monkeypatch, option):
