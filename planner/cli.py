@@ -344,9 +344,14 @@ def solve(
     from planner.errors import NoPlanError
     from planner.pipeline import solve_problem
     from planner.problem import load_problem
-    from planner.report import plan_tables, print_plan, tables_to_csv, to_json, write_plan
-
-    from planner.report import PLAN_FILES
+    from planner.report import (
+        PLAN_FILES,
+        plan_tables,
+        print_plan,
+        tables_to_csv,
+        to_json,
+        write_plan,
+    )
 
     _state["debug"] = _state["debug"] or debug
     _apart(out_dir, PLAN_FILES, report=report)
