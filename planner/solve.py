@@ -288,6 +288,10 @@ def _highs(options: SolveOptions, time_limit_s: float | None = None) -> _Highs:
     solver.config.tee = [sys.stderr] if options.verbose else []  # stdout stays the plan
     if options.threads:
         solver.config.threads = options.threads
+    elif options.node_limit is not None:
+        # HiGHS's own choice follows the CPU count, and its search follows its threads: a
+        # node-limited plan must not depend on the machine
+        solver.config.threads = 1
     solver.config.solver_options["random_seed"] = 0
     if options.node_limit is not None:
         solver.config.solver_options["mip_max_nodes"] = options.node_limit

@@ -99,6 +99,15 @@ def test_a_node_limit_gives_the_same_plan_whatever_the_time_limit(
         assert [b["value_usd"] > 0 for b in payload["binding"]] == [True]
 
 
+@pytest.mark.parametrize(("threads", "expected"), [(None, 1), (2, 2)])
+def test_a_node_limit_runs_highs_on_one_thread_unless_told(threads, expected) -> None:
+    # HiGHS picks its threads from the CPU count, and its search follows them: a node-limited
+    # plan on one CPU differed from the same plan on two
+    solver = solve_module._highs(SolveOptions(node_limit=50, threads=threads))
+    assert solver.config.threads == expected
+    assert solve_module._highs(SolveOptions()).config.threads is None
+
+
 def test_a_node_limit_runs_no_stage_beside_another(node_bound: Path, monkeypatch) -> None:
     # on two CPUs a big fleet's full MIP would start in a child beside the other stages, and
     # what it finds would then depend on how far they got
