@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -39,9 +40,18 @@ class _SlowLoader(_UniqueKeys, yaml.SafeLoader):
     pass
 
 
+_AS_WRITTEN = re.compile(r"[-+]?(0[0-9_]+|[0-9][0-9_]*(:[0-5]?[0-9])+)")
+"""What YAML 1.1 reads as an octal (`07`, `02027`) or base-60 (`1:30`) int: kept as the text
+written, so ids like month `07` keep their name (02027 had become period 1047), and a number
+field reads it as the decimal a person meant."""
+
+
 def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
     """An int, or inf past Python's 4,300 digits (int() refuses them): beyond every limit a
-    field has, so validation names the field instead of the loader crashing."""
+    field has, so validation names the field instead of the loader crashing. A leading zero or
+    a colon keeps the text (`_AS_WRITTEN`)."""
+    if _AS_WRITTEN.fullmatch(node.value):
+        return node.value
     try:
         return yaml.SafeLoader.construct_yaml_int(loader, node)
     except ValueError:

@@ -110,6 +110,20 @@ def test_date_like_period_ids_are_read_as_text(tmp_path):
     assert set(inputs.demand) == {("chat", "2027-01-01"), ("chat", "2027-07-01")}
 
 
+def test_ids_with_a_leading_zero_keep_the_text_written(tmp_path):
+    # YAML 1.1 reads 07 and 010 as octal: period 02027 had become 1047, and a forecast that
+    # named month 07 was refused ("found '07'; expected one of 7, 08, 8")
+    text = yaml.safe_dump(problem()).replace("p1", "07").replace("p2", "010")
+    path = tmp_path / "problem.yaml"
+    path.write_text(text.replace("'07'", "07").replace("'010'", "010"))
+    assert yaml.safe_load(path.read_text())["periods"][0]["id"] == 7
+    (tmp_path / "demand.csv").write_text("period,workload,output_tokens_per_s\n07,chat,1500\n"
+                                         "010,chat,2500\n")
+    inputs = load_problem(path, Overrides(demand_csv=tmp_path / "demand.csv"))
+    assert inputs.period_ids == ["07", "010"]
+    assert inputs.demand == {("chat", "07"): 1500, ("chat", "010"): 2500}
+
+
 def test_demand_with_a_unit_is_accepted(tmp_path):
     data = problem()
     data["workloads"][0]["demand"] = {"p1": "1.5k tok/s", "p2": "2M"}
