@@ -32,7 +32,9 @@ def default_catalog_dir() -> Path:
 
 
 def catalog_files(paths: Iterable[Path]) -> list[Path]:
-    """Expand directories into their YAML files, sorted for a deterministic load order."""
+    """Expand directories into their YAML files, sorted for a deterministic load order; a file
+    reached twice (a shipped file named again, a directory and one of its files) is read once,
+    where its ids had been reported as duplicates of themselves."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -41,7 +43,10 @@ def catalog_files(paths: Iterable[Path]) -> list[Path]:
             files.append(path)
         else:
             raise InputError([f"{path}: catalog file or directory not found"])
-    return files
+    once: dict[Path, Path] = {}
+    for file in files:
+        once.setdefault(file.resolve(), file)
+    return list(once.values())
 
 
 def _parse_file(path: Path) -> tuple[CatalogFile | None, list[str]]:

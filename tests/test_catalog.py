@@ -381,3 +381,10 @@ def test_a_catalog_entry_no_hardware_or_model_can_have(tmp_path, where, index, c
         load_catalog([path])
     assert any(line.startswith(f"{path}: {expected}") for line in info.value.problems), \
         info.value.problems
+
+
+def test_a_shipped_file_named_again_is_read_once() -> None:
+    # its ids had been reported as duplicates of themselves, one line each
+    shipped = default_catalog_dir()
+    again = load_catalog([shipped / "nvidia.yaml", shipped])
+    assert again.systems == load_catalog().systems
