@@ -242,8 +242,8 @@ def outcome_row(outcome: Outcome) -> dict[str, Any]:
                            "reason": outcome.reason or None}
     plan = outcome.plan
     if plan is None:
-        row.update({"tco_usd": None, **dict.fromkeys(ROW_METRICS), "configurations": None,
-                    "uncalibrated_systems": None})
+        row.update({"tco_usd": None, **dict.fromkeys(ROW_METRICS), "mip_gap": None,
+                    "configurations": None, "uncalibrated_systems": None})
         return row
     m = plan.metrics
     row.update({

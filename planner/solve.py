@@ -279,6 +279,27 @@ Progress = Callable[[float, float, dict[int, float] | None], None]
 id(Pyomo variable) when there is one."""
 
 
+_scheduler: dict[str, int | None] = {}
+"""The threads HiGHS's process-wide scheduler was started with ("threads": None for HiGHS's
+own choice), once a solver has been made in this process."""
+
+
+def _threads_for(options: SolveOptions) -> int | None:
+    """HiGHS threads: `options.threads`, else one under a node limit (HiGHS's own choice
+    follows the CPU count, and its search follows its threads: a node-limited plan must not
+    depend on the machine), else HiGHS's choice. HiGHS refuses to run (kError) when a
+    solver asks for other threads than its scheduler started with, so a change of threads
+    within a process (a node-limited solve after another) restarts the scheduler."""
+    import highspy
+
+    threads = options.threads or (1 if options.node_limit is not None else None)
+    if "threads" in _scheduler and threads is not None and _scheduler["threads"] != threads:
+        highspy.Highs.resetGlobalScheduler(True)
+        del _scheduler["threads"]
+    _scheduler.setdefault("threads", threads)
+    return threads
+
+
 def _highs(options: SolveOptions, time_limit_s: float | None = None) -> _Highs:
     solver = _Highs()
     solver.config.load_solutions = False
@@ -286,12 +307,8 @@ def _highs(options: SolveOptions, time_limit_s: float | None = None) -> _Highs:
     solver.config.time_limit = time_limit_s if time_limit_s is not None else options.time_limit_s
     solver.config.rel_gap = options.mip_gap
     solver.config.tee = [sys.stderr] if options.verbose else []  # stdout stays the plan
-    if options.threads:
-        solver.config.threads = options.threads
-    elif options.node_limit is not None:
-        # HiGHS's own choice follows the CPU count, and its search follows its threads: a
-        # node-limited plan must not depend on the machine
-        solver.config.threads = 1
+    if threads := _threads_for(options):
+        solver.config.threads = threads
     solver.config.solver_options["random_seed"] = 0
     if options.node_limit is not None:
         solver.config.solver_options["mip_max_nodes"] = options.node_limit

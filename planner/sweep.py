@@ -203,7 +203,9 @@ def sweep_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     def cell(key: str, value: Any) -> Any:
         if isinstance(value, float) and not math.isfinite(value):
             return None
-        return int(value) if key in COUNTS and isinstance(value, float) else value
+        if isinstance(value, float):  # rounded to 6 decimals, as a plan's numbers are
+            return int(value) if key in COUNTS else round(value, 6)
+        return value
 
     return [{key: cell(key, value) for key, value in row.items()}
             for row in frame.to_dict(orient="records")]

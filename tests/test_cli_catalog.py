@@ -310,6 +310,11 @@ def test_estimate_says_when_its_rates_are_uncalibrated(system, uncalibrated):
     rows = json.loads(_invoke(*args, "--format", "json").stdout)["rows"]
     expected = "analytic, uncalibrated" if uncalibrated else "analytic"
     assert rows and {row["source"] for row in rows} == {expected}
+    # a deployment's keys, as a solve prints them (less period, site and replicas)
+    assert {"workload", "system", "precision", "mode", "tp", "pp", "ep", "concurrency",
+            "speculative", "accelerators", "output_tokens_per_s", "ttft_ms", "tpot_ms",
+            "memory_gb_per_accelerator"} <= set(rows[0])
+    assert rows[0]["precision"] == "fp8" and rows[0]["ttft_ms"] == round(rows[0]["ttft_ms"], 6)
     table = _invoke(*args).stdout
     assert ("uncalibrated defaults" in table) == uncalibrated
 

@@ -53,6 +53,9 @@ def test_mixed_optimum_is_never_worse_and_infeasible_rows_stay(toy_file):
     assert rack.plan is None  # a 100 kW liquid-cooled rack in a 40 kW air hall
     assert "liquid-cooled" in rack.reason
     assert outcome_row(rack)["status"] == "infeasible"
+    # every row has the same keys, null where a fleet has no plan
+    assert set(outcome_row(rack)) == set(outcome_row(outcomes[0]))
+    assert outcome_row(rack)["mip_gap"] is None
 
 
 def test_compare_by_vendor_json(toy_file):
@@ -309,6 +312,9 @@ def test_a_sweep_with_an_infeasible_point_writes_json_with_nulls(toy_file, tmp_p
     # beside the infeasible point's missing counts, pandas stores the counts as floats
     assert rows[0]["accelerators"] is None
     assert all(type(rows[1][count]) is int for count in ("accelerators", "racks"))
+    # other numbers rounded to 6 decimals, as a plan's are
+    assert all(value == round(value, 6) for key, value in rows[1].items()
+               if isinstance(value, float))
     assert json.loads((tmp_path / "out" / "sweep.json").read_text())["rows"] == rows
 
 

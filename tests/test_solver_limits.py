@@ -108,6 +108,17 @@ def test_a_node_limit_runs_highs_on_one_thread_unless_told(threads, expected) ->
     assert solve_module._highs(SolveOptions()).config.threads is None
 
 
+def test_solves_with_other_threads_run_one_after_another_in_a_process(medium: Path) -> None:
+    # HiGHS refuses (kError) a solver whose threads differ from those its scheduler started
+    # with: a node-limited solve after a two-thread one ended in "error"
+    inputs = load_problem(medium)
+    data = build_data(inputs, candidates_for(inputs))
+    for options in (SolveOptions(threads=2), SolveOptions(node_limit=1), SolveOptions(threads=2),
+                    SolveOptions(threads=1)):
+        run = solve_module._run(solve_module.lp_relaxation(data), options)
+        assert run.status == Status.optimal, options
+
+
 def test_a_node_limit_runs_no_stage_beside_another(node_bound: Path, monkeypatch) -> None:
     # on two CPUs a big fleet's full MIP would start in a child beside the other stages, and
     # what it finds would then depend on how far they got

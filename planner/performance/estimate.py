@@ -70,6 +70,7 @@ def estimate(
     df = df.astype({**{c: "Int64" for c in PREFILL_COLUMNS[:-1]}, "prefill_replicas": float})
     per_acc = df["output_tokens_per_s"] / df["accelerators"]
     df = df.assign(
+        precision=spec.precision.value,  # a key of a solve's deployment rows, too
         output_tokens_per_s_per_accelerator=per_acc,
         output_tokens_per_s_per_system=per_acc * system.accelerators,
         output_tokens_per_s_per_rack=per_acc * accelerators_per_rack(system),
@@ -114,8 +115,13 @@ def disaggregated_pairs(df: pd.DataFrame) -> pd.DataFrame:
 
 def estimate_records(table: pd.DataFrame) -> list[dict[str, object]]:
     """The rows as JSON-ready records: a missing value (an aggregated row's prefill) is None,
-    counts are ints."""
-    return [{key: None if value is None or value is pd.NA
-             or (isinstance(value, float) and math.isnan(value))
-             else int(value) if key in PREFILL_COLUMNS[:-1] else value
-             for key, value in row.items()} for row in table.to_dict(orient="records")]
+    counts are ints, other numbers rounded to 6 decimals as a plan's are."""
+    def cell(key: str, value: object) -> object:
+        if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+            return None
+        if key in PREFILL_COLUMNS[:-1]:
+            return int(value)  # type: ignore[call-overload]
+        return round(value, 6) if isinstance(value, float) else value
+
+    return [{key: cell(str(key), value) for key, value in row.items()}
+            for row in table.to_dict(orient="records")]
