@@ -113,6 +113,9 @@ def _expected(msg: str) -> str:
     msg = re.sub(r" after validation, not \d+$", "", msg)
     msg = msg.replace("a string matching pattern '^[A-Za-z0-9][A-Za-z0-9._-]*$'",
                       "an id of letters, digits, '.', '_' and '-', starting with a letter or digit")
+    msg = msg.replace("a string matching pattern '^[a-z0-9][a-z0-9._-]*$'",
+                      "a lowercase id of letters a-z, digits, '.', '_' and '-', starting with a "
+                      "letter or digit")
     return msg[0].lower() + msg[1:] if msg else msg
 
 

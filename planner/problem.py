@@ -335,7 +335,7 @@ def _allowed_systems(
 def _unknown(path: Path | str, field_path: str, value: str, known: dict[str, Any]) -> str:
     import difflib
 
-    near = difflib.get_close_matches(value, list(known), n=3, cutoff=0.5)
+    near = difflib.get_close_matches(value.lower(), list(known), n=3, cutoff=0.5)  # ids are lowercase
     hint = f" (did you mean {', '.join(near)}?)" if near else ""
     where = f"{path}: {field_path}: " if field_path else f"{path} "
     return f"{where}found '{value}'; expected a catalog id{hint}"

@@ -171,6 +171,15 @@ PROBLEM_CASES = {
         problem(perods=[]),
         "perods: unknown key",
     ),
+    "model-id-in-capitals": (
+        problem(workloads=_workload(model="Toy-Model")),
+        "workloads[0:chat].model: found 'Toy-Model'; expected a lowercase id of letters a-z, "
+        "digits, '.', '_' and '-', starting with a letter or digit",
+    ),
+    "system-id-in-capitals": (
+        problem(systems=["toy-a", "TOY-B"]),
+        "systems[1]: found 'TOY-B'; expected a lowercase id of letters a-z",
+    ),
     "negative-power": (
         problem(sites=_site(power_mw=-1)),
         "sites[0:dc1].power_mw: found -1; expected a value greater than or equal to 0",
@@ -573,6 +582,8 @@ def test_unknown_system_and_vendor_options(tmp_path):
     stderr = cli_fails(tmp_path, str(path), "--system", "toy-c", "--vendor", "acme")
     assert "--system found 'toy-c'; expected a catalog id (did you mean" in stderr
     assert "--vendor acme: unknown vendor; expected one of" in stderr
+    stderr = cli_fails(tmp_path, str(path), "--system", "TOY-A")  # ids are lowercase
+    assert "--system found 'TOY-A'; expected a catalog id (did you mean toy-a" in stderr
 
 
 def test_vendor_filter_that_leaves_nothing(tmp_path):
