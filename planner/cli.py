@@ -401,7 +401,7 @@ def _progress(total: int, quiet: bool) -> Any:
     """A rich progress bar on stderr, or a no-op when quiet or not a terminal."""
     from contextlib import nullcontext
 
-    if quiet or total <= 1:
+    if quiet or total <= 1 or not err.is_terminal:  # off a terminal, rich leaves an empty line
         return nullcontext(None)
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 

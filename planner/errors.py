@@ -102,7 +102,7 @@ def _drop_union_noise(errors: list[ErrorDetails]) -> list[ErrorDetails]:
     return [e for e in errors if id(e) not in drop]
 
 
-def _expected(msg: str) -> str:
+def expected_phrase(msg: str) -> str:
     """Pydantic's 'Input should be greater than 0' -> 'a value greater than 0'."""
     msg = msg.removeprefix("Input should be ").split(", unable to parse")[0]
     msg = re.sub(r"^(greater|less) than", r"a value \1 than", msg)
@@ -186,7 +186,7 @@ def describe_validation_error(
             text = f"{path}: {msg}" if str(found) in msg else f"{path}: found {shown}; {msg}"
             found_lines = [f"{file}: {text}"]
         else:
-            line = f"{file}: {path}: found {shown}; expected {_expected(msg)}"
+            line = f"{file}: {path}: found {shown}; expected {expected_phrase(msg)}"
             if kind in ("float_parsing", "int_parsing") and isinstance(found, str) and re.fullmatch(
                 r"\s*[-+]?[\d.]+\s*[a-zA-Z/%]+\s*", found
             ):

@@ -19,7 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from planner.catalog import system_mistakes
-from planner.errors import InputError, NoPlanError
+from planner.errors import InputError, NoPlanError, expected_phrase
 from planner.problem import Inputs, Overrides, load_problem
 from planner.schema import MAX_DEMAND_TOK_S, MIN_DEMAND_TOK_S
 from planner.solve import SolveOptions, Status
@@ -78,7 +78,8 @@ def _apply_catalog(inputs: Inputs, path: str, value: Any) -> Inputs:
     try:
         changed = type(system).model_validate(data)
     except ValidationError as exc:
-        raise InputError([f"--set {path}={value}: {e['msg']}" for e in exc.errors()]) from None
+        raise InputError([f"--set {path}={value}: found {value!r}; expected "
+                          f"{expected_phrase(e['msg'])}" for e in exc.errors()]) from None
     mistakes = system_mistakes(changed, inputs.catalog.accelerators)
     if mistakes:
         raise InputError([f"--set {path}={value}: {m}" for m in mistakes])
@@ -155,7 +156,12 @@ def run_sweep(
 
     points = grid(axes)
     for point in points:  # validate every point before the first solve
-        point_inputs(problem, overrides, point)
+        try:
+            point_inputs(problem, overrides, point)
+        except InputError as exc:  # the file is fine without the --set values: name them
+            sets = ", ".join(f"{path}={value}" for path, value in point.items())
+            raise InputError([m if m.startswith("--set ") else f"{m} (with --set {sets})"
+                              for m in exc.problems]) from None
     rows: list[dict[str, Any]] = []
     stopped = False  # by Ctrl-C: the points after it are not solved
     for point in points:

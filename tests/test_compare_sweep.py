@@ -327,6 +327,19 @@ def test_bad_set_is_an_input_error(toy_file):
     assert "pue" in result.stderr
 
 
+@pytest.mark.parametrize(("value", "message"), [
+    ("sites.dc1.nonexistent=1,2", "sites[0:dc1].nonexistent: unknown key (check the spelling; "
+     "`planner schema` lists the allowed keys) (with --set sites.dc1.nonexistent=1)"),
+    ("catalog.systems.toy-a.price_usd=-1", "--set catalog.systems.toy-a.price_usd=-1: found -1; "
+     "expected a value greater than 0"),
+])
+def test_a_set_value_the_problem_refuses_is_named_as_the_sets(toy_file, value, message):
+    # the unknown key was blamed on the file alone, and a catalog edit gave pydantic's words
+    result = runner.invoke(app, ["sweep", str(toy_file), "--set", value])
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert result.stderr.startswith("error: invalid input\n")  # no empty line before it
+
+
 def test_sweep_cli_writes_a_chart(toy_file, tmp_path):
     chart = tmp_path / "sweep.png"
     result = runner.invoke(app, ["sweep", str(toy_file), "--set", "finance.discount_rate=0,0.1",
