@@ -448,10 +448,11 @@ def compare(
         for note in o.plan.notes if o.plan is not None else []:
             if note.startswith("interrupted"):
                 err.print(f"note: {o.label}: {note}", highlight=False, markup=False)
+    from planner.performance import uncalibrated_note
+
     for row in rows:
         if row["uncalibrated_systems"]:
-            err.print(f"note: {row['fleet']}: the rates of {', '.join(row['uncalibrated_systems'])}"
-                      " come from the performance model's uncalibrated defaults",
+            err.print(f"note: {row['fleet']}: {uncalibrated_note(row['uncalibrated_systems'])}",
                       highlight=False, markup=False)
     unsolved = sum(o.status == INTERRUPTED for o in outcomes)
     if out_dir is not None and not unsolved:
@@ -646,12 +647,10 @@ def estimate(
                     cells.append(str(v))
             t.add_row(*cells)
         out.print(t)
-        from planner.performance import UNCALIBRATED
+        from planner.performance import UNCALIBRATED, uncalibrated_note
 
         if (table["source"] == UNCALIBRATED).any():
-            out.print(f"note: {system}: rates from the performance model's uncalibrated defaults "
-                      "(no MLPerf results for its software stack); they are estimates",
-                      highlight=False)
+            out.print(f"note: {uncalibrated_note([system])}", highlight=False)
 
 
 @app.command()

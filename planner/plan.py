@@ -15,7 +15,7 @@ import pandas as pd
 
 from planner.coefficients import MW, RATE, USD, ModelData, rack_count
 from planner.costs import SystemCosts, usd_per_million_tokens
-from planner.performance import UNCALIBRATED
+from planner.performance import UNCALIBRATED, uncalibrated_note
 from planner.solve import Binding, SolveResult, Status
 
 COST_COMPONENTS = ["capex", "energy", "facility", "opex", "rent", "all_in"]
@@ -323,10 +323,7 @@ def _uncalibrated_notes(deployments: pd.DataFrame) -> list[str]:
     """A note naming the systems whose deployments in the plan come from the performance
     model's uncalibrated defaults: their rates are the least certain numbers of the plan."""
     systems = uncalibrated_systems(deployments)
-    if not systems:
-        return []
-    return [f"{', '.join(systems)}: deployments from the performance model's uncalibrated "
-            "defaults (no MLPerf results for the software stack); their rates are estimates"]
+    return [uncalibrated_note(systems)] if systems else []
 
 
 def _frame(rows: list[dict[str, Any]], columns: list[str], order: list[str],

@@ -72,7 +72,8 @@ def test_compare_by_vendor_json(toy_file):
         # the toy catalog's stack is uncalibrated: every fleet says which systems that touches
         assert r["uncalibrated_systems"] == sorted(
             {part.split(": ")[1].split()[0] for part in r["configurations"].split("; ")})
-        assert f"note: {r['fleet']}: the rates of " in result.stderr
+        assert f"note: {r['fleet']}: {', '.join(r['uncalibrated_systems'])}: rates from " \
+            in result.stderr
     assert rows[0]["tco_usd"]["total"] <= min(r["tco_usd"]["total"] for r in rows[1:]) + 1e-6
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "explain_infeasible",
     "hardware_of",
     "params_for",
+    "uncalibrated_note",
 ]
 
 
@@ -51,6 +52,12 @@ ANALYTIC = "analytic"
 UNCALIBRATED = "analytic, uncalibrated"
 """`source` of a candidate from the performance model's conservative defaults: its software
 stack has no MLPerf results to calibrate on (Gaudi, TPU, Groq)."""
+
+
+def uncalibrated_note(systems: list[str]) -> str:
+    """The note that says the rates on `systems` are the uncalibrated defaults' (UNCALIBRATED)."""
+    return (f"{', '.join(systems)}: rates from the performance model's uncalibrated defaults (no "
+            "MLPerf results for the software stack); they are estimates")
 
 
 def hardware_of(system: System, catalog: Catalog) -> Hardware:
