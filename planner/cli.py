@@ -454,6 +454,10 @@ def compare(
         if row["uncalibrated_systems"]:
             err.print(f"note: {row['fleet']}: {uncalibrated_note(row['uncalibrated_systems'])}",
                       highlight=False, markup=False)
+        if row["kept_existing"]:
+            err.print(f"note: {row['fleet']}: also runs the existing "
+                      f"{', '.join(row['kept_existing'])} already owned (none bought)",
+                      highlight=False, markup=False)
     unsolved = sum(o.status == INTERRUPTED for o in outcomes)
     if out_dir is not None and not unsolved:
         write_atomically(out_dir, {"compare.json": to_json(payload),

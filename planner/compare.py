@@ -243,7 +243,8 @@ def outcome_row(outcome: Outcome) -> dict[str, Any]:
     plan = outcome.plan
     if plan is None:
         row.update({"tco_usd": None, **dict.fromkeys(ROW_METRICS), "mip_gap": None,
-                    "configurations": None, "uncalibrated_systems": None})
+                    "configurations": None, "uncalibrated_systems": None,
+                    "kept_existing": None})
         return row
     m = plan.metrics
     row.update({
@@ -262,8 +263,20 @@ def outcome_row(outcome: Outcome) -> dict[str, Any]:
         "mip_gap": _num(plan.mip_gap),
         "configurations": configurations(plan),
         "uncalibrated_systems": uncalibrated_systems(plan.deployments),
+        "kept_existing": kept_existing(outcome.label, plan),
     })
     return row
+
+
+def kept_existing(label: str, plan: Plan) -> list[str]:
+    """Systems of an owned fleet outside the row's vendor (or system) that its plan keeps and
+    uses: an existing fleet stays whatever may be bought (none of them is), so such a row is
+    not its vendor's alone."""
+    if label == MIXED or plan.fleet.empty:
+        return []
+    fleet = plan.fleet
+    other = fleet[(fleet["system"] != label) & (fleet["vendor"] != label) & (fleet["systems"] > 0)]
+    return sorted(set(other["system"]))
 
 
 def _num(value: float | None) -> float | None:
@@ -279,6 +292,7 @@ def compare_frame(outcomes: Sequence[Outcome]) -> pd.DataFrame:
         row = outcome_row(o)
         tco = row.pop("tco_usd") or {}
         row.update({f"tco_{k}_usd": v for k, v in tco.items()})
-        row["uncalibrated_systems"] = " ".join(row["uncalibrated_systems"] or [])
+        for key in ("uncalibrated_systems", "kept_existing"):
+            row[key] = " ".join(row[key] or [])
         rows.append(row)
     return pd.DataFrame(rows)

@@ -389,6 +389,19 @@ def test_compare_and_sweep_reports(toy_file, tmp_path):
     assert "demand_scale" in sweep_page.read_text()
 
 
+def test_a_vendor_row_that_runs_an_owned_fleet_of_another_vendor_says_so():
+    # the example owns 40 HGX H100 until 2027H2: the amd row keeps them, as a solve with
+    # --vendor amd does, and had said nothing of it
+    result = runner.invoke(app, ["compare", str(REPO / "problems" / "forecast-multi-period.yaml"),
+                                 "--by", "vendor", "--format", "json", "--quiet"])
+    assert result.exit_code == 0, result.stderr
+    rows = {row["fleet"]: row for row in json.loads(result.stdout)["rows"]}
+    assert rows["amd"]["kept_existing"] == ["nvidia-hgx-h100"]
+    assert rows["nvidia"]["kept_existing"] == rows[MIXED]["kept_existing"] == []
+    assert "note: amd: also runs the existing nvidia-hgx-h100 already owned (none bought)" \
+        in result.stderr
+
+
 @pytest.mark.parametrize("command", [
     ["compare", "--by", "vendor", "--quiet"],
     ["sweep", "--set", "demand_scale=1,1.2", "--quiet"],
