@@ -110,7 +110,7 @@ CASES = {
     ),
     "bad-id": (
         ("id: my-server", "id: My Server"),
-        "systems[0:My Server].id: found 'My Server'; expected a string matching pattern",
+        "systems[0:My Server].id: found 'My Server'; expected a lowercase id of letters a-z",
     ),
     "cross-field": (
         ("    rack_units: 8\n", ""),
