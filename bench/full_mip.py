@@ -11,7 +11,6 @@ model) and at its end: what any plan's gap could be at those times, whoever foun
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -19,18 +18,15 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from problems import FAMILIES, family_data  # noqa: E402
+from problems import family_data, family_parser  # noqa: E402
 
 MOMENTS_S = (10, 30, 60, 120, 300, 600, 900, 1800, 3600)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--family", default="large", choices=list(FAMILIES))
+    parser = family_parser(__doc__)
     parser.add_argument("--plan-seconds", type=float, default=60.0, help="planner's solve, s")
     parser.add_argument("--time-limit", type=float, default=900.0, help="HiGHS on the MIP, s")
-    parser.add_argument("--demand-scale", type=float, default=1.0,
-                        help="multiply every workload's demand (site power and racks follow)")
     args = parser.parse_args(argv)
 
     from planner.formulation import build_model

@@ -37,15 +37,12 @@ from typing import Any, NamedTuple
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from problems import FAMILIES, family_data  # noqa: E402
+from problems import family_data, family_parser  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--family", default="large", choices=list(FAMILIES))
+    parser = family_parser(__doc__)
     parser.add_argument("--time-limit", type=float, default=60.0, help="per MIP, s")
-    parser.add_argument("--demand-scale", type=float, default=1.0,
-                        help="multiply every workload's demand (site power and racks follow)")
     parser.add_argument("--period", help="dissect this period of planner's plan instead, its "
                         "owned fleet fixed")
     parser.add_argument("--log", action="store_true", help="HiGHS's log of each solve to stderr")

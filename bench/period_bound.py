@@ -14,7 +14,6 @@ the period plans make when their purchases never fall (`planner.decompose.join`)
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
 import sys
 import time
@@ -25,7 +24,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from problems import FAMILIES, family_data  # noqa: E402
+from problems import family_data, family_parser  # noqa: E402
 
 _worker: dict[str, Any] = {}
 
@@ -53,14 +52,11 @@ def _solve_period(period: str) -> tuple[str, Any, float, dict[Any, float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--family", default="large", choices=list(FAMILIES))
+    parser = family_parser(__doc__)
     parser.add_argument("--period-seconds", type=float, default=30.0, help="HiGHS per period, s")
     parser.add_argument("--workers", type=int, default=2, help="periods solved at a time")
     parser.add_argument("--plan-seconds", type=float, default=60.0,
                         help="planner's solve first, its plan the periods' start (0: none)")
-    parser.add_argument("--demand-scale", type=float, default=1.0,
-                        help="multiply every workload's demand (site power and racks follow)")
     args = parser.parse_args(argv)
 
     from planner.decompose import join, plan_cost

@@ -8,12 +8,11 @@ bounds hold for that fleet only: they say how far the plan's operations are from
 not how far the fleet is from the best fleet.
 
     .venv/bin/python bench/period_gaps.py [--family large] [--time-limit 60]
-                                          [--period-seconds 60]
+                                          [--period-seconds 60] [--demand-scale 1]
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -21,12 +20,11 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from problems import FAMILIES, family_data  # noqa: E402
+from problems import family_data, family_parser  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--family", default="large", choices=list(FAMILIES))
+    parser = family_parser(__doc__)
     parser.add_argument("--time-limit", type=float, default=60.0, help="of planner's solve, s")
     parser.add_argument("--period-seconds", type=float, default=60.0, help="per period, s")
     args = parser.parse_args(argv)
@@ -34,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     from planner.polish import period_cost, period_model
     from planner.solve import SolveOptions, _run, _values, _warm_start, solve
 
-    data = family_data(args.family)
+    data = family_data(args.family, args.demand_scale)
     solved = solve(data, SolveOptions(time_limit_s=args.time_limit, shadow_prices=False))
     if solved.model is None:
         print(f"no plan in {args.time_limit:g} s")

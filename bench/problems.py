@@ -8,6 +8,7 @@ sized from a rough tokens-per-MW figure so that power or racks bind in some peri
 
 from __future__ import annotations
 
+import argparse
 import random
 import tempfile
 from dataclasses import dataclass
@@ -146,6 +147,16 @@ def write_problem(family: Family, directory: Path, demand_scale: float = 1.0,
         problem["objective"] = objective
     path.write_text(yaml.safe_dump(problem, sort_keys=False, width=100))
     return path
+
+
+def family_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The command line the bench scripts share: `--family` and `--demand-scale` (the
+    script's docstring's first paragraph as its description)."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    parser.add_argument("--family", default="large", choices=list(FAMILIES))
+    parser.add_argument("--demand-scale", type=float, default=1.0,
+                        help="multiply every workload's demand (site power and racks follow)")
+    return parser
 
 
 def family_data(name: str, demand_scale: float = 1.0) -> Any:
