@@ -18,7 +18,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from problems import family_data, family_parser  # noqa: E402
+from problems import family_data, family_parser, planner_plan  # noqa: E402
 
 MOMENTS_S = (10, 30, 60, 120, 300, 600, 900, 1800, 3600)
 
@@ -30,14 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from planner.formulation import build_model
-    from planner.solve import SolveOptions, _run, _values, _warm_start, solve
+    from planner.solve import SolveOptions, _run, _warm_start
 
     data = family_data(args.family, args.demand_scale)
-    solved = solve(data, SolveOptions(time_limit_s=args.plan_seconds, shadow_prices=False))
-    if solved.model is None:
-        print(f"planner found no plan in {args.plan_seconds:g} s ({solved.status.value})")
+    if (first := planner_plan(data, args.plan_seconds)) is None:
         return 1
-    plan = _values(solved.model)
+    solved, plan = first
     model = build_model(data)
     seen: list[tuple[float, float, float]] = []  # (s, bound, best plan) as HiGHS goes
     began = time.perf_counter()

@@ -20,7 +20,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from problems import family_data, family_parser  # noqa: E402
+from problems import family_data, family_parser, planner_plan  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,14 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from planner.polish import period_cost, period_model
-    from planner.solve import SolveOptions, _run, _values, _warm_start, solve
+    from planner.solve import SolveOptions, _run, _warm_start
 
     data = family_data(args.family, args.demand_scale)
-    solved = solve(data, SolveOptions(time_limit_s=args.time_limit, shadow_prices=False))
-    if solved.model is None:
-        print(f"no plan in {args.time_limit:g} s")
+    if (first := planner_plan(data, args.time_limit)) is None:
         return 1
-    plan = _values(solved.model)
+    solved, plan = first
     print(f"period gaps: family {args.family}, planner's plan ${solved.objective:,.3f}M "
           f"({solved.gap:.3%} in {args.time_limit:g} s), its owned fleet fixed, "
           f"{args.period_seconds:g} s per period, gap 0.1%")

@@ -168,3 +168,15 @@ def family_data(name: str, demand_scale: float = 1.0) -> Any:
     with tempfile.TemporaryDirectory() as tmp:
         inputs = load_problem(write_problem(FAMILIES[name], Path(tmp), demand_scale))
         return build_data(inputs, candidates_for(inputs))
+
+
+def planner_plan(data: Any, seconds: float) -> tuple[Any, dict[Any, float]] | None:
+    """`planner.solve` of `data` for `seconds`: its result and the plan's values, or None (and
+    a line saying so) when it found no plan."""
+    from planner.solve import SolveOptions, _values, solve
+
+    solved = solve(data, SolveOptions(time_limit_s=seconds, shadow_prices=False))
+    if solved.model is None:
+        print(f"planner found no plan in {seconds:g} s ({solved.status.value})")
+        return None
+    return solved, _values(solved.model)
