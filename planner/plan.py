@@ -126,7 +126,7 @@ class Plan:
             "demand": _records(self.demand),
             "costs": _records(self.costs),
             "binding": [{**row, **{k: _clean(row[k]) for k in ("used", "limit", "step",
-                                                                "value_usd")}}
+                                                                "value_usd", "value_scale")}}
                         for row in self.binding_rows()],
             "notes": list(self.notes),
             "timing": {"solve_seconds": _clean(self.solve_seconds)},
@@ -136,7 +136,8 @@ class Plan:
         """What binds, one record per limit, with its sentence (`describe_binding`)."""
         return [{"kind": b.kind, "site": b.site, "period": b.period, "used": b.used,
                  "limit": b.limit, "unit": b.unit, "step": b.step, "value_usd": b.value_usd,
-                 "text": describe_binding(b, self.horizon_years)} for b in self.bindings]
+                 "value_scale": b.value_scale, "text": describe_binding(b, self.horizon_years)}
+                for b in self.bindings]
 
 
 def describe_binding(b: Binding, horizon_years: float) -> str:
@@ -149,10 +150,13 @@ def describe_binding(b: Binding, horizon_years: float) -> str:
                      "accelerators rented",
             "budget": f"budget: ${b.used:,.0f} of ${b.limit:,.0f} spent (discounted, over the "
                       "horizon)"}[b.kind]
+    one = {"power": "one more MW", "racks": "one more rack", "supply": "one more system",
+           "quota": f"{b.step:,.0f} more accelerators (one more system)",
+           "budget": "one more $1M"}[b.kind]
+    if b.value_scale is not None:
+        return f"{what}; {one} serves {b.value_scale:,.3f}× more of the demand mix"
     if b.value_usd is None:
         return what + " (binds)"
-    one = {"power": "one more MW", "racks": "one more rack", "supply": "one more system",
-           "quota": f"{b.step:,.0f} more accelerators (one more system)"}[b.kind]
     per_year = b.value_usd / horizon_years if horizon_years > 0 else b.value_usd
     return f"{what}; {one} is worth ${b.value_usd:,.0f} over the horizon (≈${per_year:,.0f}/year)"
 

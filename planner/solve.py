@@ -96,6 +96,9 @@ class Binding:
     """MW, rack, system, accelerator or USD."""
     value_usd: float | None = None
     """Discounted cost saved over the horizon by `step` more units (None: not re-solved)."""
+    value_scale: float | None = None
+    """max_served_scale: how much more of the demand mix `step` more units serve, in units of
+    the scale (None: not re-solved)."""
     step: float = 1.0
     """How much more of the limit is valued: one unit, or for a quota the accelerators of the
     smallest system the site offers (one more accelerator alone rents nothing)."""
@@ -404,10 +407,11 @@ def _solve(data: ModelData, options: SolveOptions, started: float) -> SolveResul
     _note_limits(result, by_nodes=options.by_nodes and not _near_cap(result, options, started))
     if result.status.has_plan and result.model is not None:
         result.bindings = find_bindings(result.model, data)
-        if options.shadow_prices and data.objective == Objective.min_tco and not result.interrupted:
+        if options.shadow_prices and not result.interrupted:
             try:
                 result.bindings = marginal_values(
-                    data, result.objective, result.bindings, options,
+                    data, (result.served_scale or 0.0) if data.objective ==
+                    Objective.max_served_scale else result.objective, result.bindings, options,
                     ends_at=started + options.time_limit_s,
                     min_resolve_s=MARGINAL_OVER_LP * result.relaxation_seconds,
                     plan=result.model, lp_seconds=result.relaxation_seconds)
@@ -1412,8 +1416,11 @@ def _violation(con: Any) -> float:
 
 
 def _note_unvalued(result: SolveResult) -> None:
-    """Say so when the time limit left binding limits without a value."""
-    unvalued = [b for b in result.bindings[:MAX_MARGINAL_RESOLVES] if b.value_usd is None]
+    """Say so when the time limit left binding limits without a value (a budget under min_tco
+    has none to compute, `marginal_values`)."""
+    unvalued = [b for b in result.bindings[:MAX_MARGINAL_RESOLVES]
+                if b.value_usd is None and b.value_scale is None
+                and (b.kind != "budget" or result.served_scale is not None)]
     if unvalued:
         _add_note(result, f"values of {len(unvalued)} binding limit(s) not computed: the time "
                   "limit was used up (raise --time-limit)")
@@ -1677,11 +1684,13 @@ def _quota_bindings(model: pyo.ConcreteModel, data: ModelData) -> Iterator[Bindi
 
 
 def marginal_values(
-    data: ModelData, base_cost_musd: float, bindings: list[Binding], options: SolveOptions,
+    data: ModelData, base: float, bindings: list[Binding], options: SolveOptions,
     ends_at: float = math.inf, min_resolve_s: float = 0.0,
     plan: pyo.ConcreteModel | None = None, lp_seconds: float = 0.0,
 ) -> list[Binding]:
-    """Re-solve with one more unit of each binding limit; the cost saved is its value.
+    """Re-solve with one more unit of each binding limit; the cost saved ($M below `base`) is
+    its value, or under max_served_scale the scale gained (above `base`, the scale served;
+    `value_scale`, by the whole solve of `planner.scale` again).
 
     Integer fleets make LP duals meaningless here (a fixed fleet leaves power rows without
     free variables), so the value is measured the honest way: by a MIP re-solve. The
@@ -1699,9 +1708,9 @@ def marginal_values(
         share_s = (ends_at - time.perf_counter()) / (1 if options.by_nodes else max(todo - i, 1))
         floor_s = MIN_MARGINAL_SECONDS if options.by_nodes else max(min_resolve_s,
                                                                      MIN_MARGINAL_SECONDS)
+        scale = data.objective == Objective.max_served_scale
         # a budget that binds a cost minimum is no dearer plan's limit: more of it saves nothing
-        if (i >= todo or data.objective != Objective.min_tco or share_s < floor_s
-                or b.kind == "budget"):
+        if i >= todo or share_s < floor_s or (b.kind == "budget" and not scale):
             valued.append(b)
             continue
         quick = SolveOptions(
@@ -1716,14 +1725,24 @@ def marginal_values(
         elif b.kind == "quota":
             changed = replace(data, max_accelerators={**data.max_accelerators,
                                                       b.site: b.limit + b.step})
+        elif b.kind == "budget":  # one more $M
+            changed = replace(data, budget_musd=b.limit / USD + 1.0)
         else:
             changed = replace(data, max_purchases={**data.max_purchases, b.site: int(b.limit) + 1})
-        if start is not None:
+        if scale:
+            from planner.scale import solve_max_scale
+
+            again = solve_max_scale(changed, quick, time.perf_counter())
+        elif start is not None:
             again = _one_mip_from(changed, quick, start, lp_seconds)
         else:
             again = _two_stage(changed, quick, time.perf_counter())
         if again.interrupted:  # its cost is not the re-solve's: no value, and no more re-solves
             raise KeyboardInterrupt
-        value = (base_cost_musd - again.objective) * USD if again.status.has_plan else None
-        valued.append(replace(b, value_usd=None if value is None else max(0.0, value)))
+        if not again.status.has_plan:
+            valued.append(b)
+        elif scale:
+            valued.append(replace(b, value_scale=max(0.0, (again.served_scale or 0.0) - base)))
+        else:
+            valued.append(replace(b, value_usd=max(0.0, (base - again.objective) * USD)))
     return valued

@@ -13,7 +13,7 @@ import pytest
 from planner.coefficients import build_data
 from planner.errors import InputError, NoPlanError
 from planner.formulation import build_model, serving_rate
-from planner.plan import check_invariants
+from planner.plan import check_invariants, describe_binding
 from planner.problem import load_problem
 from planner.solve import SolveOptions, _run, lp_relaxation, solve
 from tests.conftest import candidate, candidates, toy_problem
@@ -441,6 +441,19 @@ def test_a_budget_that_caps_the_served_scale_is_what_binds(solve_toy):
     (budget,) = plan.bindings
     assert (budget.kind, budget.used, budget.limit, budget.unit, budget.value_usd) == \
         ("budget", pytest.approx(550_000), 550_000, "USD", None)
+    # one more $1M: $1.55M buys 14 toy-a and a toy-b, 15,200 tok/s, 1.52×: one more whole mix
+    assert budget.value_scale == pytest.approx(1.0)
+    assert describe_binding(budget, 1.0).endswith("one more $1M serves 1.000× more of the "
+                                                  "demand mix")
+
+
+def test_a_budget_a_cost_minimum_uses_up_binds_without_a_value(solve_toy):
+    # 10 toy-a for $1M under a $1M budget: it binds, but more of it saves nothing, so it is not
+    # re-solved, and no note blames the time limit for the missing value
+    plan = solve_toy(toy_problem(policy={"budget_usd": 1_000_000}), BOTH, shadow_prices=True)
+    (budget,) = plan.bindings
+    assert (budget.kind, budget.value_usd, budget.value_scale) == ("budget", None, None)
+    assert not [note for note in plan.notes if "not computed" in note], plan.notes
 
 
 def test_no_candidate_for_a_workload_is_named(solve_toy):
