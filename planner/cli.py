@@ -431,7 +431,7 @@ def compare(
     """The optimal fleet of each vendor (or system) and the mixed optimum, side by side."""
     from planner.atomic import write_atomically
     from planner.compare import INTERRUPTED, compare_frame, outcome_row, run_compare, variants
-    from planner.report import frame_csv, tables_to_csv, to_json
+    from planner.report import frame_csv, to_json
 
     _apart(out_dir, ("compare.json", "compare.csv"), report=report)
     overrides = _overrides(power_budget, demand, vendor, system)
@@ -461,7 +461,7 @@ def compare(
     unsolved = sum(o.status == INTERRUPTED for o in outcomes)
     if out_dir is not None and not unsolved:
         write_atomically(out_dir, {"compare.json": to_json(payload),
-                                   "compare.csv": tables_to_csv({"compare": frame})})
+                                   "compare.csv": frame_csv(frame)})
     if report is not None and not unsolved:
         from planner.report_html import compare_html
 
@@ -504,7 +504,7 @@ def sweep(
 ) -> None:
     """What-ifs: one solve per point of a grid of parameter values; a table and a chart."""
     from planner.atomic import write_atomically
-    from planner.report import frame_csv, tables_to_csv, to_json
+    from planner.report import frame_csv, to_json
     from planner.sweep import INTERRUPTED, grid, parse_sets, run_sweep, sweep_chart, sweep_rows
 
     _apart(out_dir, ("sweep.json", "sweep.csv"), chart=chart, report=report)
@@ -522,7 +522,7 @@ def sweep(
                                                                 chart.suffix.lower()[1:])})
     if out_dir is not None and not unsolved:
         write_atomically(out_dir, {"sweep.json": to_json({"rows": rows}),
-                                   "sweep.csv": tables_to_csv({"sweep": frame})})
+                                   "sweep.csv": frame_csv(frame)})
     if report is not None and not unsolved:
         from planner.report_html import sweep_html
 

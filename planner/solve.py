@@ -32,7 +32,7 @@ from planner.decompose import period_bound, plan_cost, splits_by_period
 from planner.formulation import build_model, pool_keys, serving_rate
 from planner.polish import POLISH_GAP, Values, polish, values_of
 from planner.schema import Objective
-from planner.units import format_power_kw
+from planner.units import format_power_kw, format_usd
 
 
 class Status(StrEnum):
@@ -1552,7 +1552,7 @@ def diagnose(data: ModelData, options: SolveOptions) -> list[str]:
             lines.append((var.value, f"site {l}, {p}: accelerator quota short by "
                           f"{math.ceil(var.value - 1e-6)}"))
     if hasattr(model, "budget_slack") and (model.budget_slack.value or 0.0) > 1e-6:
-        lines.append((1e5, f"budget short by ${model.budget_slack.value:,.2f}M"))
+        lines.append((1e5, f"budget short by {format_usd(model.budget_slack.value * USD)}"))
     for (s, p), var in getattr(model, "supply_slack", {}).items():
         if (var.value or 0.0) > 1e-6:
             lines.append((var.value, f"policy.max_purchases of {s}, {p}: "

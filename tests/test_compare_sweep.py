@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -317,6 +318,9 @@ def test_a_sweep_with_an_infeasible_point_writes_json_with_nulls(toy_file, tmp_p
     assert all(value == round(value, 6) for key, value in rows[1].items()
                if isinstance(value, float))
     assert json.loads((tmp_path / "out" / "sweep.json").read_text())["rows"] == rows
+    # one table per file: a plain CSV, its header first, as solve's --out writes them
+    table = pd.read_csv(tmp_path / "out" / "sweep.csv")
+    assert list(table["status"]) == ["infeasible", "optimal"]
 
 
 def test_bad_set_is_an_input_error(toy_file):

@@ -429,7 +429,11 @@ def test_budget_cap_is_named(solve_toy):
     problem = toy_problem(policy={"budget_usd": 500_000})
     with pytest.raises(NoPlanError) as info:
         solve_toy(problem, BOTH)
-    assert "budget short by $0.50M" in " ".join(info.value.diagnosis)
+    assert "budget short by $500.00k" in " ".join(info.value.diagnosis)
+    # $1k short of the $1M the demand needs: it had read "short by $0.00M"
+    with pytest.raises(NoPlanError) as info:
+        solve_toy(toy_problem(policy={"budget_usd": 999_000}), BOTH)
+    assert "budget short by $1.00k" in " ".join(info.value.diagnosis)
 
 
 def test_a_budget_that_caps_the_served_scale_is_what_binds(solve_toy):
