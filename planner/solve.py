@@ -1597,11 +1597,20 @@ def _serving_systems(data: ModelData, workload: str, period: str) -> str:
 
 
 def _vendor_policy_causes(data: ModelData) -> list[str]:
-    """policy.min_vendors beyond the vendors whose systems may stand at some site."""
+    """policy.min_vendors beyond the vendors whose systems may stand at some site, or a
+    policy.max_vendor_share below 1 ÷ those vendors: with n vendors one holds at least 1/n of
+    the accelerators, so no count of them meets it."""
     vendors = sorted({data.vendor[s] for s, _ in data.sl})
+    where = (f"the allowed systems that may stand at a site come from {len(vendors)} vendor(s): "
+             f"{', '.join(vendors)}")
     if data.min_vendors is not None and data.min_vendors > len(vendors):
-        return [f"policy.min_vendors is {data.min_vendors}, but the allowed systems that may "
-                f"stand at a site come from {len(vendors)} vendor(s): {', '.join(vendors)}"]
+        return [f"policy.min_vendors is {data.min_vendors}, but {where}"]
+    share = data.max_vendor_share
+    if share is not None and vendors and share * len(vendors) < 1 - 1e-9 and \
+            any(rate > 0 for rate in data.demand.values()):
+        return [f"policy.max_vendor_share is {share:g}, but {where}, so one of them holds at "
+                f"least 1/{len(vendors)} of the accelerators: expected a share of at least "
+                f"{1 / len(vendors):.3g}, or systems of more vendors"]
     return []
 
 

@@ -332,7 +332,9 @@ def test_min_vendors_policy(solve_toy):
     # 9 purchases over the caps at least (9 × 1,200 tok/s); the cheapest 9: 5 toy-b + 4 toy-a
     ({"max_purchases": {"toy-a": 0, "toy-b": 0}}, "policy.max_purchases of toy-b, p1: 5 more "
      "purchases needed (cap 0)"),
-    ({"max_vendor_share": 0.2}, "policy.max_vendor_share (0.2), p1: "),
+    # a share two vendors can meet, but toy-b's cap leaves toy-a too few: 2 + 2 systems
+    ({"max_vendor_share": 0.5, "max_purchases": {"toy-b": 2}}, "policy.max_vendor_share (0.5), "
+     "p1: "),
 ])
 def test_a_policy_that_leaves_no_plan_is_named(solve_toy, policy, expected):
     # the elastic re-solve had no slack for these: it blamed the demand ("cannot be served by
@@ -358,6 +360,17 @@ def test_min_vendors_beyond_the_vendors_there_are_says_so(solve_toy):
         solve_toy(toy_problem(policy={"min_vendors": 3}), BOTH)
     assert info.value.diagnosis == ["policy.min_vendors is 3, but the allowed systems that may "
                                     "stand at a site come from 2 vendor(s): otherco, toyco"]
+
+
+def test_a_vendor_share_below_one_over_the_vendors_says_so(solve_toy):
+    # two vendors: one holds at least half; the elastic re-solve had asked each of them for
+    # "accelerators more than its share allows", which no count gives
+    with pytest.raises(NoPlanError) as info:
+        solve_toy(toy_problem(policy={"max_vendor_share": 0.49}), BOTH)
+    assert info.value.diagnosis == [
+        "policy.max_vendor_share is 0.49, but the allowed systems that may stand at a site come "
+        "from 2 vendor(s): otherco, toyco, so one of them holds at least 1/2 of the "
+        "accelerators: expected a share of at least 0.5, or systems of more vendors"]
 
 
 @pytest.mark.parametrize("sites, demand, expected", [
