@@ -134,10 +134,13 @@ class Plan:
 
     def binding_rows(self) -> list[dict[str, Any]]:
         """What binds, one record per limit, with its sentence (`describe_binding`)."""
-        return [{"kind": b.kind, "site": b.site, "period": b.period, "used": b.used,
-                 "limit": b.limit, "unit": b.unit, "step": b.step, "value_usd": b.value_usd,
-                 "value_scale": b.value_scale, "text": describe_binding(b, self.horizon_years)}
-                for b in self.bindings]
+        # a purchase cap is a system's, at no one site, and the budget the whole horizon's:
+        # null where a limit has no site (or period), the capped system in its own column
+        return [{"kind": b.kind, "site": b.site if b.kind not in ("supply", "budget") else None,
+                 "system": b.site if b.kind == "supply" else None, "period": b.period or None,
+                 "used": b.used, "limit": b.limit, "unit": b.unit, "step": b.step,
+                 "value_usd": b.value_usd, "value_scale": b.value_scale,
+                 "text": describe_binding(b, self.horizon_years)} for b in self.bindings]
 
 
 def describe_binding(b: Binding, horizon_years: float) -> str:

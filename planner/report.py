@@ -47,8 +47,8 @@ def plan_tables(plan: Plan) -> dict[str, pd.DataFrame]:
     }
 
 
-BINDING_COLUMNS = ["kind", "site", "period", "used", "limit", "unit", "step", "value_usd", "value_scale",
-                   "text"]
+BINDING_COLUMNS = ["kind", "site", "system", "period", "used", "limit", "unit", "step",
+                   "value_usd", "value_scale", "text"]
 
 CSV_FLOAT_FORMAT = "%.12g"
 """Twelve significant digits: dollars to the cent up to $10 billion, without float noise (six

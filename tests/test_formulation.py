@@ -396,6 +396,9 @@ def test_supply_cap_limits_purchases(solve_toy):
     # 4 toy-a (4000) + 5 toy-b (6000) = $1.15M
     assert fleet_of(plan) == {("dc1", "toy-a"): 4, ("dc1", "toy-b"): 5}
     assert any(b.kind == "supply" for b in plan.bindings)
+    # a cap is a system's, not a site's: the JSON row names it as the system
+    (row,) = [r for r in plan.binding_rows() if r["kind"] == "supply"]
+    assert (row["site"], row["system"], row["period"]) == (None, "toy-a", "p1")
 
 
 def test_max_served_scale(solve_toy):
