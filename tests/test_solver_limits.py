@@ -942,3 +942,37 @@ def test_pyomo_warnings_go_to_stderr_not_into_the_plan_on_stdout():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert run.stdout == "" and "W1002 x" in run.stderr
+
+
+SHORT_OF_POWER = """\
+name: short-of-power
+periods: [{id: P1, hours: 4380}]
+finance: {discount_rate: 0}
+sites:
+- {id: a, power_mw: 0.159, pue: 1.4, racks: 20, rack_power_kw: 40, electricity_usd_per_kwh: 0.243,
+   rack_usd_per_month: 800}
+- {id: cl, kind: cloud, max_accelerators: 32, rent_markup: 1.1}
+systems: [amd-mi300x-oam8, nvidia-hgx-h100]
+workloads:
+- {id: w0, model: llama-3.3-70b, precision: fp8, input_tokens: 1024, output_tokens: 256,
+   slo: {ttft_ms: 2000, tpot_ms: 40}, demand: {P1: 40000}, utilization: 0.46}
+- {id: w1, model: llama-3.3-70b, precision: fp8, input_tokens: 4096, output_tokens: 512,
+   slo: {ttft_ms: 4000, tpot_ms: 50}, demand: {P1: 80000}, utilization: 0.87, headroom: 0.1}
+"""
+
+
+def test_a_node_limited_diagnosis_measures_the_shortfall(tmp_path: Path, monkeypatch) -> None:
+    # 350 kW is the least this site can serve the demand with (0.349 MW is infeasible, 0.350
+    # feasible): 191 kW short. The elastic re-solve had inherited --node-limit 5 and said 205
+    path = tmp_path / "short.yaml"
+    path.write_text(SHORT_OF_POWER)
+    args = ["solve", str(path), "--node-limit", "5", "--time-limit", "60"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert "site a, P1: power short by 191 kW (budget 159 kW)" in result.stderr, result.stderr
+    assert "perhaps more than needed" not in result.stderr
+    # a re-solve cut short says its amounts may be more than needed
+    monkeypatch.setattr(solve_module, "DIAGNOSIS_NODES", 5)
+    result = runner.invoke(app, args)
+    assert "power short by" in result.stderr and "perhaps more than needed" in result.stderr, \
+        result.stderr
