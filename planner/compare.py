@@ -3,7 +3,6 @@ the optimal fleets side by side, with every metric the seeds use."""
 
 from __future__ import annotations
 
-import math
 import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, as_completed
@@ -20,6 +19,7 @@ from planner.plan import Plan, uncalibrated_systems
 from planner.problem import Overrides, load_problem
 from planner.solve import SolveOptions, forkserver_context, interrupt_held, start_forkserver
 from planner.sweep import INTERRUPTED, NOT_SOLVED
+from planner.units import json_number
 
 MIXED = "mixed"
 """Label of the unrestricted variant: every allowed system of every vendor."""
@@ -248,19 +248,19 @@ def outcome_row(outcome: Outcome) -> dict[str, Any]:
         return row
     m = plan.metrics
     row.update({
-        "tco_usd": {k: _num(v) for k, v in plan.tco_usd.items()},
-        "usd_per_million_output_tokens": _num(plan.usd_per_million_output_tokens),
-        "accelerators": _num(m["peak_accelerators"]),
-        "systems": _num(m["peak_systems"]),
-        "racks": _num(m["peak_racks"]),
-        "peak_power_kw": _num(m["peak_power_mw"] * 1000),
-        "output_tokens_per_s_per_accelerator": _num(m["output_tokens_per_s_per_accelerator"]),
-        "output_tokens_per_s_per_system": _num(m["output_tokens_per_s_per_system"]),
-        "output_tokens_per_s_per_rack": _num(m["output_tokens_per_s_per_rack"]),
-        "output_tokens_per_s_per_mw": _num(m["output_tokens_per_s_per_mw"]),
-        "usd_per_accelerator_hour": _num(m["usd_per_accelerator_hour"]),
-        "served_scale": _num(plan.served_scale),  # max_served_scale: how much each fleet serves
-        "mip_gap": _num(plan.mip_gap),
+        "tco_usd": {k: json_number(v) for k, v in plan.tco_usd.items()},
+        "usd_per_million_output_tokens": json_number(plan.usd_per_million_output_tokens),
+        "accelerators": json_number(m["peak_accelerators"]),
+        "systems": json_number(m["peak_systems"]),
+        "racks": json_number(m["peak_racks"]),
+        "peak_power_kw": json_number(m["peak_power_mw"] * 1000),
+        "output_tokens_per_s_per_accelerator": json_number(m["output_tokens_per_s_per_accelerator"]),
+        "output_tokens_per_s_per_system": json_number(m["output_tokens_per_s_per_system"]),
+        "output_tokens_per_s_per_rack": json_number(m["output_tokens_per_s_per_rack"]),
+        "output_tokens_per_s_per_mw": json_number(m["output_tokens_per_s_per_mw"]),
+        "usd_per_accelerator_hour": json_number(m["usd_per_accelerator_hour"]),
+        "served_scale": json_number(plan.served_scale),  # max_served_scale: how much each fleet serves
+        "mip_gap": json_number(plan.mip_gap),
         "configurations": configurations(plan),
         "uncalibrated_systems": uncalibrated_systems(plan.deployments),
         "kept_existing": kept_existing(outcome.label, plan),
@@ -277,12 +277,6 @@ def kept_existing(label: str, plan: Plan) -> list[str]:
     fleet = plan.fleet
     other = fleet[(fleet["system"] != label) & (fleet["vendor"] != label) & (fleet["systems"] > 0)]
     return sorted(set(other["system"]))
-
-
-def _num(value: float | None) -> float | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return round(float(value), 6)
 
 
 def compare_frame(outcomes: Sequence[Outcome]) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from planner.coefficients import MW, RATE, USD, ModelData, rack_count
 from planner.costs import SystemCosts, usd_per_million_tokens
 from planner.performance import UNCALIBRATED, uncalibrated_note
 from planner.solve import Binding, SolveResult, Status
+from planner.units import json_number
 
 COST_COMPONENTS = ["capex", "energy", "facility", "opex", "rent", "all_in"]
 
@@ -111,25 +112,25 @@ class Plan:
             "status": self.status.value,
             "objective": self.objective,
             "cost_basis": self.cost_basis,
-            "objective_usd": _clean(self.tco_usd["total"]),
-            "tco_usd": {k: _clean(v) for k, v in self.tco_usd.items()},
-            "usd_per_million_output_tokens": _clean(self.usd_per_million_output_tokens),
-            "delivered_output_tokens": _clean(self.delivered_output_tokens),
-            "delivered_input_tokens": _clean(self.delivered_input_tokens),
-            "mip_gap": _clean(self.mip_gap),
-            "bound_usd": _clean(self.bound_usd),
-            "served_scale": _clean(self.served_scale) if self.served_scale is not None else None,
-            "metrics": {k: _clean(v) for k, v in self.metrics.items()},
+            "objective_usd": json_number(self.tco_usd["total"]),
+            "tco_usd": {k: json_number(v) for k, v in self.tco_usd.items()},
+            "usd_per_million_output_tokens": json_number(self.usd_per_million_output_tokens),
+            "delivered_output_tokens": json_number(self.delivered_output_tokens),
+            "delivered_input_tokens": json_number(self.delivered_input_tokens),
+            "mip_gap": json_number(self.mip_gap),
+            "bound_usd": json_number(self.bound_usd),
+            "served_scale": json_number(self.served_scale) if self.served_scale is not None else None,
+            "metrics": {k: json_number(v) for k, v in self.metrics.items()},
             "fleet": _records(self.fleet),
             "deployments": _records(self.deployments),
             "sites": _records(self.sites),
             "demand": _records(self.demand),
             "costs": _records(self.costs),
-            "binding": [{**row, **{k: _clean(row[k]) for k in ("used", "limit", "step",
+            "binding": [{**row, **{k: json_number(row[k]) for k in ("used", "limit", "step",
                                                                 "value_usd", "value_scale")}}
                         for row in self.binding_rows()],
             "notes": list(self.notes),
-            "timing": {"solve_seconds": _clean(self.solve_seconds)},
+            "timing": {"solve_seconds": json_number(self.solve_seconds)},
         }
 
     def binding_rows(self) -> list[dict[str, Any]]:
@@ -168,15 +169,9 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b > 0 else math.nan
 
 
-def _clean(value: float | None) -> float | None:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return None
-    return round(float(value), 6)
-
-
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     rows = frame.to_dict(orient="records")
-    return [{k: (_clean(v) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]
+    return [{k: (json_number(v) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]
 
 
 def _capacity_by_period(dep: pd.DataFrame) -> pd.Series:

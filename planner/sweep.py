@@ -23,6 +23,7 @@ from planner.errors import InputError, NoPlanError, expected_phrase
 from planner.problem import Inputs, Overrides, load_problem
 from planner.schema import MAX_DEMAND_TOK_S, MIN_DEMAND_TOK_S
 from planner.solve import SolveOptions, Status
+from planner.units import json_number
 from planner.yamlio import load_value
 
 DEMAND_SCALE = "demand_scale"
@@ -207,11 +208,10 @@ def sweep_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     one, the reason of a solved one) is null, not NaN, which JSON cannot carry; counts stay
     whole numbers (1344, not 1344.0) beside an infeasible point."""
     def cell(key: str, value: Any) -> Any:
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        if isinstance(value, float):  # rounded to 6 decimals, as a plan's numbers are
-            return int(value) if key in COUNTS else round(value, 6)
-        return value
+        if not isinstance(value, float):
+            return value
+        number = json_number(value)
+        return int(number) if key in COUNTS and number is not None else number
 
     return [{key: cell(key, value) for key, value in row.items()}
             for row in frame.to_dict(orient="records")]

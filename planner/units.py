@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _SCALE = {
@@ -78,3 +79,11 @@ def format_rate(value: float) -> str:
         if abs(value) >= scale:
             return f"{value / scale:,.2f}{suffix}"
     return f"{value:,.0f}"
+
+
+def json_number(value: float | None) -> float | None:
+    """A number as the JSON outputs carry it: None where it is missing or not finite (JSON has
+    no NaN), else rounded to 6 decimals, so the same plan prints the same bytes."""
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), 6)

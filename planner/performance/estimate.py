@@ -16,6 +16,7 @@ import pandas as pd
 from planner.catalog import lookup
 from planner.performance import WorkloadSpec, candidates, explain_infeasible
 from planner.schema import Catalog, Precision, Speculative, System
+from planner.units import json_number
 
 PREFILL_COLUMNS = ["prefill_tp", "prefill_pp", "prefill_ep", "prefill_accelerators",
                    "prefill_replicas"]
@@ -117,11 +118,11 @@ def estimate_records(table: pd.DataFrame) -> list[dict[str, object]]:
     """The rows as JSON-ready records: a missing value (an aggregated row's prefill) is None,
     counts are ints, other numbers rounded to 6 decimals as a plan's are."""
     def cell(key: str, value: object) -> object:
-        if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        if value is None or value is pd.NA:
             return None
-        if key in PREFILL_COLUMNS[:-1]:
+        if key in PREFILL_COLUMNS[:-1]:  # Int64: a whole number or NA
             return int(value)  # type: ignore[call-overload]
-        return round(value, 6) if isinstance(value, float) else value
+        return json_number(value) if isinstance(value, float) else value
 
     return [{key: cell(str(key), value) for key, value in row.items()}
             for row in table.to_dict(orient="records")]
