@@ -1416,11 +1416,10 @@ def _violation(con: Any) -> float:
 
 
 def _note_unvalued(result: SolveResult) -> None:
-    """Say so when the time limit left binding limits without a value (a budget under min_tco
-    has none to compute, `marginal_values`)."""
+    """Say so when the time limit left binding limits without a value."""
     unvalued = [b for b in result.bindings[:MAX_MARGINAL_RESOLVES]
                 if b.value_usd is None and b.value_scale is None
-                and (b.kind != "budget" or result.served_scale is not None)]
+                and _has_value(b, result.data.objective)]
     if unvalued:
         _add_note(result, f"values of {len(unvalued)} binding limit(s) not computed: the time "
                   "limit was used up (raise --time-limit)")
@@ -1706,6 +1705,13 @@ def _quota_bindings(model: pyo.ConcreteModel, data: ModelData) -> Iterator[Bindi
                       "accelerator", step=step[l])
 
 
+def _has_value(binding: Binding, objective: Objective) -> bool:
+    """Whether one more unit of `binding` can be worth anything: a budget that binds a cost
+    minimum is no dearer plan's limit, so more of it saves nothing (`marginal_values` does not
+    re-solve it, and no note calls its value missing)."""
+    return binding.kind != "budget" or objective == Objective.max_served_scale
+
+
 def marginal_values(
     data: ModelData, base: float, bindings: list[Binding], options: SolveOptions,
     ends_at: float = math.inf, min_resolve_s: float = 0.0,
@@ -1726,14 +1732,13 @@ def marginal_values(
     x-large past 12 minutes."""
     valued: list[Binding] = []
     todo = min(len(bindings), MAX_MARGINAL_RESOLVES)
+    scale = data.objective == Objective.max_served_scale
     start = _values(plan) if options.by_nodes and plan is not None and bindings else None
     for i, b in enumerate(bindings):
         share_s = (ends_at - time.perf_counter()) / (1 if options.by_nodes else max(todo - i, 1))
         floor_s = MIN_MARGINAL_SECONDS if options.by_nodes else max(min_resolve_s,
                                                                      MIN_MARGINAL_SECONDS)
-        scale = data.objective == Objective.max_served_scale
-        # a budget that binds a cost minimum is no dearer plan's limit: more of it saves nothing
-        if i >= todo or share_s < floor_s or (b.kind == "budget" and not scale):
+        if i >= todo or share_s < floor_s or not _has_value(b, data.objective):
             valued.append(b)
             continue
         quick = SolveOptions(
