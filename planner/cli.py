@@ -668,15 +668,16 @@ def calibrate(
     format: FormatOpt = Format.table,
 ) -> None:
     """Refit the performance model's efficiencies to measured results and report the fit."""
-    from planner.catalog import CALIBRATION_FILE, default_catalog_dir
+    from planner.catalog import CALIBRATION_FILE, default_catalog_dir, load_catalog
     from planner.errors import InputError
     from planner.performance import calibration
 
     path = csv_path or calibration.DEFAULT_CSV
     if not path.exists():
         raise InputError([f"{path}: calibration CSV not found; pass --csv"])
-    shipped = calibration.shipped_table(path)["rel_error"].abs()  # before --write replaces it
-    result = calibration.fit(path)
+    catalog = load_catalog()  # one load for both: the parameters in use, and the refit
+    shipped = calibration.shipped_table(path, catalog)["rel_error"].abs()  # before --write
+    result = calibration.fit(path, catalog)
     if write:
         calibration.write_calibration(result, default_catalog_dir() / CALIBRATION_FILE)
     table = result.table
